@@ -1,0 +1,279 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The one delivery mechanism every layer role uses: render a layer to a GitOps folder or apply it to a cluster."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.module_utils.urls import open_url
+from ansible.plugins.action import ActionBase
+
+try:  # ansible-core >= 2.19 only templates strings explicitly marked as trusted templates
+    from ansible.template import trust_as_template
+except ImportError:  # pragma: no cover - older cores trust every string
+
+    def trust_as_template(value):
+        return value
+
+
+from ansible_collections.llmaas.platform.plugins.plugin_utils.manifests import (
+    HEADER_PREFIX,
+    apply_order,
+    component_application,
+    dump_documents,
+    file_name,
+    kustomization,
+    load_documents,
+    object_key,
+)
+
+ARGUMENT_SPEC = {
+    "name": {"type": "str", "required": True},
+    "wave": {"type": "int", "required": True},
+    "templates": {"type": "list", "elements": "str", "default": []},
+    "components": {"type": "list", "elements": "dict", "default": []},
+    "delivery": {"type": "str", "choices": ["render", "apply"]},
+    "render_dir": {"type": "path"},
+    "argocd_namespace": {"type": "str"},
+    "argocd_project": {"type": "str"},
+    "apply_components": {"type": "bool"},
+    "wait": {"type": "bool", "default": True},
+    "wait_timeout": {"type": "int", "default": 300},
+    "kubeconfig": {"type": "path"},
+    "context": {"type": "str"},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        self._defaults_from_inventory(args, task_vars)
+
+        objects = []
+        for template in args["templates"]:
+            objects.extend(self._render_template(template, task_vars))
+        if args["delivery"] == "render":
+            try:
+                objects.extend(
+                    component_application(c, args["argocd_namespace"], args["argocd_project"])
+                    for c in args["components"]
+                )
+            except ValueError as err:
+                raise AnsibleActionFail(f"layer {args['name']!r}: {err}") from err
+        self._check_unique(objects, args["name"])
+
+        if args["delivery"] == "render":
+            result.update(self._render(args, objects))
+        else:
+            result.update(self._apply(args, objects, task_vars))
+
+        layers = [layer for layer in task_vars.get("llmaas_layers", []) if layer.get("name") != args["name"]]
+        layers.append({"name": args["name"], "wave": args["wave"]})
+        result["ansible_facts"] = {"llmaas_layers": sorted(layers, key=lambda layer: (layer["wave"], layer["name"]))}
+        return result
+
+    # --- inputs ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _defaults_from_inventory(args, task_vars):
+        """Fill unset options from the inventory's shared variables, so roles pass only what is theirs."""
+        gitops = task_vars.get("llmaas_gitops") or {}
+        namespaces = task_vars.get("llmaas_namespaces") or {}
+        fallbacks = {
+            "delivery": task_vars.get("llmaas_delivery", "render"),
+            "render_dir": task_vars.get("llmaas_render_dir"),
+            "argocd_namespace": namespaces.get("argocd", "argocd"),
+            "argocd_project": gitops.get("project", "default"),
+            "apply_components": task_vars.get("llmaas_apply_components", True),
+            "kubeconfig": task_vars.get("llmaas_kubeconfig"),
+            "context": task_vars.get("llmaas_kube_context"),
+        }
+        for key, value in fallbacks.items():
+            if args.get(key) is None:
+                args[key] = value
+        if args["delivery"] not in ("render", "apply"):
+            raise AnsibleActionFail(f"llmaas_delivery must be one of: render, apply; got {args['delivery']!r}")
+        if args["delivery"] == "render" and not args["render_dir"]:
+            raise AnsibleActionFail("llmaas_render_dir must be set when llmaas_delivery is 'render'")
+        if args["render_dir"]:
+            args["render_dir"] = os.path.abspath(os.path.expanduser(str(args["render_dir"])))
+
+    def _render_template(self, template, task_vars):
+        try:
+            source = self._find_needle("templates", template)
+        except AnsibleError as err:
+            raise AnsibleActionFail(f"layer template {template!r} not found: {err}") from err
+        text = trust_as_template(self._loader.get_text_file_contents(source))
+        searchpath = [os.path.dirname(source)]
+        templar = self._templar.copy_with_new_env(searchpath=searchpath, available_variables=task_vars)
+        try:
+            rendered = templar.template(text, escape_backslashes=False)
+        except AnsibleError as err:
+            raise AnsibleActionFail(f"template {template!r} failed to render: {err}") from err
+        try:
+            return load_documents(str(rendered), origin=template)
+        except ValueError as err:
+            raise AnsibleActionFail(str(err)) from err
+
+    @staticmethod
+    def _check_unique(objects, layer):
+        seen = {}
+        for obj in objects:
+            if obj.get("kind") == "Secret" and (obj.get("data") or obj.get("stringData")):
+                raise AnsibleActionFail(
+                    f"layer {layer!r}: Secret {obj['metadata']['name']!r} carries values; secrets reach the cluster "
+                    "through ExternalSecrets and never enter the rendered tree"
+                )
+            key = object_key(obj)
+            if key in seen:
+                raise AnsibleActionFail(f"layer {layer!r}: {'/'.join(filter(None, key))} is defined twice")
+            seen[key] = obj
+
+    # --- render ---------------------------------------------------------------------------------------------
+
+    def _render(self, args, objects):
+        layer_dir = os.path.join(args["render_dir"], args["name"])
+        wanted = {}
+        names = {}
+        for obj in objects:
+            names.setdefault(file_name(obj, with_namespace=False), []).append(obj)
+        for short, group in names.items():
+            for obj in group:
+                name = short if len(group) == 1 else file_name(obj, with_namespace=True)
+                wanted[name] = dump_documents([obj], args["name"])
+        wanted["kustomization.yaml"] = dump_documents([kustomization(sorted(wanted))], args["name"])
+
+        existing = {}
+        if os.path.isdir(layer_dir):
+            for entry in sorted(os.listdir(layer_dir)):
+                path = os.path.join(layer_dir, entry)
+                if entry.endswith(".yaml") and os.path.isfile(path):
+                    with open(path, encoding="utf-8") as handle:
+                        content = handle.read()
+                    if content.startswith(HEADER_PREFIX):
+                        existing[entry] = content
+
+        written, removed, diffs = [], [], []
+        for entry, content in sorted(wanted.items()):
+            if existing.get(entry) != content:
+                written.append(entry)
+                diffs.append(self._diff(layer_dir, entry, existing.get(entry, ""), content))
+        for entry in sorted(set(existing) - set(wanted)):
+            removed.append(entry)
+            diffs.append(self._diff(layer_dir, entry, existing[entry], ""))
+
+        if not self._task.check_mode and (written or removed):
+            os.makedirs(layer_dir, exist_ok=True)
+            for entry in written:
+                self._write_atomically(os.path.join(layer_dir, entry), wanted[entry])
+            for entry in removed:
+                os.remove(os.path.join(layer_dir, entry))
+
+        out = {
+            "changed": bool(written or removed),
+            "layer": args["name"],
+            "path": layer_dir,
+            "objects": len(objects),
+            "written": written,
+            "removed": removed,
+        }
+        if self._task.diff and diffs:
+            out["diff"] = diffs
+        return out
+
+    @staticmethod
+    def _diff(layer_dir, entry, before, after):
+        path = os.path.join(layer_dir, entry)
+        return {"before_header": path if before else "(absent)", "after_header": path if after else "(absent)",
+                "before": before, "after": after}
+
+    @staticmethod
+    def _write_atomically(path, content):
+        tmp_path = f"{path}.tmp"
+        with open(tmp_path, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        os.replace(tmp_path, path)
+
+    # --- apply ----------------------------------------------------------------------------------------------
+
+    def _apply(self, args, objects, task_vars):
+        connection = {k: args[k] for k in ("kubeconfig", "context") if args[k]}
+        applied, components, waited, changed = [], [], [], False
+
+        for component in args["components"]:
+            name = component["name"]
+            if not args["apply_components"]:
+                components.append({"name": name, "status": "skipped (llmaas_apply_components is false)"})
+                continue
+            if component.get("chart"):
+                res = self._module("kubernetes.core.helm", task_vars, dict(
+                    connection,
+                    release_name=name,
+                    release_namespace=component["namespace"],
+                    create_namespace=True,
+                    chart_ref=_chart_ref(component),
+                    chart_repo_url=None if component["repo"].startswith("oci://") else component["repo"],
+                    chart_version=str(component["version"]),
+                    release_values=component.get("values") or {},
+                    wait=args["wait"],
+                    wait_timeout=f"{args['wait_timeout']}s",
+                ), f"chart {name}")
+                changed |= bool(res.get("changed"))
+                components.append({"name": name, "status": "changed" if res.get("changed") else "ok"})
+            else:
+                url = component.get("manifest_url")
+                if not url:
+                    raise AnsibleActionFail(f"component {name!r} has no chart and no manifest_url to apply from")
+                docs = load_documents(open_url(url, timeout=60).read().decode("utf-8"), origin=url)
+                for obj in apply_order(docs):
+                    changed |= self._apply_object(obj, connection, args, task_vars, waited)
+                components.append({"name": name, "status": f"applied {len(docs)} objects from {url}"})
+
+        for obj in apply_order(objects):
+            changed |= self._apply_object(obj, connection, args, task_vars, waited)
+            applied.append("/".join(filter(None, object_key(obj)[1:])))
+        return {"changed": changed, "layer": args["name"], "objects": len(objects), "applied": applied,
+                "components": components, "waited_for": waited}
+
+    def _apply_object(self, obj, connection, args, task_vars, waited):
+        module_args = dict(connection, definition=obj, state="present",
+                           server_side_apply={"field_manager": "llmaas-platform", "force_conflicts": True})
+        wait_condition = _wait_condition(obj)
+        if args["wait"] and wait_condition is not None:
+            module_args.update(wait=True, wait_timeout=args["wait_timeout"])
+            if wait_condition:
+                module_args["wait_condition"] = wait_condition
+            waited.append(f"{obj['kind']}/{obj['metadata']['name']}")
+        res = self._module("kubernetes.core.k8s", task_vars, module_args, f"{obj['kind']}/{obj['metadata']['name']}")
+        return bool(res.get("changed"))
+
+    def _module(self, name, task_vars, module_args, what):
+        res = self._execute_module(module_name=name, module_args=module_args, task_vars=task_vars)
+        if res.get("failed"):
+            raise AnsibleActionFail(f"applying {what} failed: {res.get('msg', res)}")
+        return res
+
+
+def _chart_ref(component):
+    if component["repo"].startswith("oci://"):
+        return f"{component['repo'].rstrip('/')}/{component['chart']}"
+    return component["chart"]
+
+
+def _wait_condition(obj):
+    """What readiness means per kind: None = do not wait, {} = kubernetes.core's default readiness check."""
+    kind = obj.get("kind")
+    if kind == "CustomResourceDefinition":
+        return {"type": "Established", "status": "True"}
+    if kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        return {}
+    return None
+

@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Filters that derive names from llmaas_models, so every layer agrees on them."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+
+def gateway_models(models):
+    """One gateway route per model and tier: public name '<model name>-<tier>' (e.g. qwen-coder-fim)."""
+    routes = []
+    for model in models or []:
+        for tier in model.get("tiers") or []:
+            routes.append({
+                "public_name": f"{model['name']}-{tier}",
+                "model": model["name"],
+                "served_name": model.get("served_name") or model["name"],
+                "tier": tier,
+            })
+    return routes
+
+
+def duplicates(values):
+    """Values that occur more than once, in first-seen order (for clear validation messages)."""
+    seen, dup = set(), []
+    for value in values or []:
+        if value in seen and value not in dup:
+            dup.append(value)
+        seen.add(value)
+    return dup
+
+
+class FilterModule:
+    def filters(self):
+        return {"gateway_models": gateway_models, "duplicates": duplicates}

@@ -1,0 +1,182 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Pure helpers behind the layer action: parse, order, name and serialise Kubernetes manifests deterministically."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+import yaml
+
+HEADER_PREFIX = "# Rendered by llmaas.platform"
+
+# Dependency order for direct apply: what others reference comes first (namespaces, CRDs, identities, config),
+# then workloads, then what routes to or scales them.
+KIND_ORDER = [
+    "Namespace",
+    "CustomResourceDefinition",
+    "PriorityClass",
+    "StorageClass",
+    "ResourceQuota",
+    "LimitRange",
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+    "ClusterSecretStore",
+    "SecretStore",
+    "ExternalSecret",
+    "ConfigMap",
+    "Secret",
+    "PersistentVolumeClaim",
+    "NetworkPolicy",
+    "ResourceFlavor",
+    "ClusterQueue",
+    "LocalQueue",
+    "Service",
+    "Cluster",
+    "ScheduledBackup",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "PodDisruptionBudget",
+    "InferenceService",
+    "LLMInferenceService",
+    "InferencePool",
+    "InferenceObjective",
+    "GatewayClass",
+    "Gateway",
+    "HTTPRoute",
+    "ScaledObject",
+    "HTTPScaledObject",
+]
+
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style everywhere, multi-line strings as literal blocks, no anchors: diffs a human can read."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
+def _represent_str(dumper, value):
+    style = "|" if "\n" in value else None
+    if style:
+        value = "\n".join(line.rstrip() for line in value.split("\n"))
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def plain(data):
+    """Strip templating wrappers (tagged strings and the like) so the YAML dumper sees plain Python types."""
+    return json.loads(json.dumps(data))
+
+
+def _drop_nulls(value):
+    # The API server drops explicit nulls; doing it here keeps "field: null" from templates out of Git diffs.
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
+def load_documents(text, origin="manifest"):
+    """Parse a multi-document YAML string into Kubernetes objects; empty documents are conditionals that were off."""
+    try:
+        docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    except yaml.YAMLError as err:
+        raise ValueError(f"{origin}: rendered text is not valid YAML: {err}") from err
+    objects = []
+    for doc in docs:
+        if isinstance(doc, dict) and doc.get("kind") == "List":
+            items = doc.get("items") or []
+        else:
+            items = [doc]
+        for obj in items:
+            if not isinstance(obj, dict):
+                raise ValueError(f"{origin}: every document must be a mapping, got {type(obj).__name__}")
+            missing = [f for f in ("apiVersion", "kind") if not obj.get(f)]
+            if missing or not (obj.get("metadata") or {}).get("name"):
+                raise ValueError(
+                    f"{origin}: a {obj.get('kind', 'document')} lacks {', '.join(missing) or 'metadata.name'}"
+                )
+            objects.append(_drop_nulls(plain(obj)))
+    return objects
+
+
+def dump_documents(objects, layer):
+    body = "---\n".join(
+        yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000, allow_unicode=True)
+        for obj in objects
+    )
+    return f"{HEADER_PREFIX} (layer {layer}); change the inventory, not this file.\n---\n{body}"
+
+
+def object_key(obj):
+    group = obj["apiVersion"].rsplit("/", 1)[0] if "/" in obj["apiVersion"] else ""
+    return (group, obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+
+
+def file_name(obj, with_namespace):
+    parts = [obj["kind"].lower()]
+    if with_namespace and obj["metadata"].get("namespace"):
+        parts.append(obj["metadata"]["namespace"])
+    parts.append(obj["metadata"]["name"])
+    return "-".join(p.replace(":", "-").replace(".", "-") for p in parts) + ".yaml"
+
+
+def kustomization(resources):
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [r for r in resources if r != "kustomization.yaml"],
+    }
+
+
+def apply_order(objects):
+    rank = {kind: i for i, kind in enumerate(KIND_ORDER)}
+    indexed = list(enumerate(objects))
+    indexed.sort(key=lambda pair: (rank.get(pair[1]["kind"], len(KIND_ORDER)), pair[0]))
+    return [obj for _, obj in indexed]
+
+
+def component_application(component, argocd_namespace, project):
+    """A pinned third-party component (Helm chart or Git path) as an Argo CD Application synced before the layer."""
+    for field in ("name", "namespace", "repo", "version"):
+        if not component.get(field):
+            raise ValueError(f"component {component.get('name', '?')!r} lacks {field!r}")
+    source = {"repoURL": component["repo"], "targetRevision": str(component["version"])}
+    if component.get("chart"):
+        if source["repoURL"].startswith("oci://"):
+            source["repoURL"] = source["repoURL"][len("oci://"):]
+        source["chart"] = component["chart"]
+        source["helm"] = {"releaseName": component["name"], "valuesObject": component.get("values") or {}}
+    elif component.get("path"):
+        source["path"] = component["path"]
+    else:
+        raise ValueError(f"component {component['name']!r} needs either chart or path")
+    sync_options = ["CreateNamespace=true", "ServerSideApply=true"]
+    return plain({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {
+            "name": component["name"],
+            "namespace": argocd_namespace,
+            "annotations": {"argocd.argoproj.io/sync-wave": str(component.get("wave", -1))},
+            "finalizers": ["resources-finalizer.argocd.argoproj.io"],
+        },
+        "spec": {
+            "project": project,
+            "source": source,
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": component["namespace"]},
+            "syncPolicy": {"automated": {"prune": True, "selfHeal": True}, "syncOptions": sync_options},
+        },
+    })

@@ -54,7 +54,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         self._defaults_from_inventory(args, task_vars)
 
         objects = []
@@ -276,4 +276,3 @@ def _wait_condition(obj):
     if kind in ("Deployment", "StatefulSet", "DaemonSet"):
         return {}
     return None
-

@@ -6,7 +6,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 
-
 def gateway_models(models):
     """One gateway route per model and tier: public name '<model name>-<tier>' (e.g. qwen-coder-fim)."""
     routes = []

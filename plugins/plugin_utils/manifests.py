@@ -56,7 +56,6 @@ KIND_ORDER = [
 ]
 
 
-
 class _Dumper(yaml.SafeDumper):
     """Block style everywhere, multi-line strings as literal blocks, no anchors: diffs a human can read."""
 
@@ -145,7 +144,7 @@ def apply_order(objects):
     rank = {kind: i for i, kind in enumerate(KIND_ORDER)}
     indexed = list(enumerate(objects))
     indexed.sort(key=lambda pair: (rank.get(pair[1]["kind"], len(KIND_ORDER)), pair[0]))
-    return [obj for _, obj in indexed]
+    return [pair[1] for pair in indexed]
 
 
 def component_application(component, argocd_namespace, project):

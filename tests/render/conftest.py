@@ -1,5 +1,6 @@
 """Render both inventories once per test session and give tests the objects, by layer and kind."""
 
+import json
 import os
 import subprocess
 import sys
@@ -51,15 +52,19 @@ class Tree:
 
 
 def render(inventory, render_dir, extra_vars=None, check=False):
-    """Run site.yml for an inventory into render_dir; returns the CompletedProcess (output kept for asserts)."""
+    """Run site.yml for an inventory into render_dir; returns the CompletedProcess (output kept for asserts).
+
+    extra_vars values keep their types (they are passed as one JSON document).
+    """
     cmd = [
         str(Path(sys.executable).with_name("ansible-playbook")),
         "-i", str(ROOT / "inventories" / inventory),
         str(ROOT / "playbooks" / "site.yml"),
         "-e", f"llmaas_render_dir={render_dir}",
     ]
-    for key, value in (extra_vars or {}).items():
-        cmd += ["-e", f"{key}={value}"]
+    if extra_vars:
+        # JSON keeps types: numbers, booleans, lists and dicts reach the play as such
+        cmd += ["-e", json.dumps(extra_vars)]
     if check:
         cmd.append("--check")
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")

@@ -1,0 +1,100 @@
+# Entry points: `make render` (render the default inventory, no cluster) and `make test` (every gate).
+# Both install what they need into virtualenvs inside the checkout on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+INVENTORY ?= inventories/gke_l4
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+COLLECTION_LINK := .collections/ansible_collections/llmaas/platform
+SANITY_DIR := build/sanity/ansible_collections/llmaas/platform
+PYTEST_ARGS ?=
+
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_NOCOLOR := 1
+export PATH := $(BIN):$(PATH)
+export LLMAAS_MODEL_PYTHON ?= $(CURDIR)/.venv-model/bin/python
+export LLMAAS_CHECKOV ?= $(CURDIR)/.venv-checkov/bin/checkov
+
+.PHONY: help setup setup-test render render-all test lint pytest molecule sanity build bench clean
+
+help:
+	@echo "make render [INVENTORY=inventories/vast]  render the stack into rendered/<inventory>/ (no cluster)"
+	@echo "make test                                 lint, sanity, unit, render+schema, real e2e, emulated molecule"
+	@echo "make lint | pytest | molecule | sanity | build | bench | clean"
+
+# --- set-up ----------------------------------------------------------------------------------------------
+$(VENV)/.controller: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.test: $(VENV)/.controller requirements-test.txt
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+.venv-model/.stamp: requirements-model.txt
+	$(PYTHON) -m venv .venv-model
+	.venv-model/bin/pip install -q --disable-pip-version-check -r requirements-model.txt
+	touch $@
+
+.venv-checkov/.stamp: requirements-checkov.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../.. $@
+
+# promtool comes from Debian's prometheus package (tests run the real rule checker and rule unit tests).
+.cache/.promtool:
+	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@mkdir -p .cache && touch $@
+
+setup: $(VENV)/.controller $(COLLECTION_LINK)
+
+setup-test: setup $(VENV)/.test .venv-model/.stamp .venv-checkov/.stamp .cache/.promtool
+
+# --- the main job --------------------------------------------------------------------------------------
+render: setup
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
+
+render-all: setup
+	$(MAKE) render INVENTORY=inventories/gke_l4
+	$(MAKE) render INVENTORY=inventories/vast
+
+# --- gates -----------------------------------------------------------------------------------------------
+test: setup-test lint sanity pytest molecule
+
+lint: setup-test
+	$(BIN)/ruff check .
+	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint --profile production
+	@for p in playbooks/*.yml; do \
+	  $(BIN)/ansible-playbook --syntax-check -i inventories/gke_l4 $$p >/dev/null || exit 1; echo "syntax ok: $$p"; \
+	done
+	$(MAKE) build
+
+build: setup
+	$(BIN)/ansible-galaxy collection build --force --output-path build/
+
+# ansible-test needs the collection under ansible_collections/<namespace>/<name>: test a copy of the tracked tree.
+sanity: setup-test
+	rm -rf build/sanity && mkdir -p $(SANITY_DIR)
+	git ls-files -co --exclude-standard | while read -r f; do [ -e "$$f" ] && echo "$$f"; done \
+	  | xargs -d '\n' cp --parents -t $(SANITY_DIR)
+	tests/sanity/offline-pip-bootstrap.sh
+	cd $(SANITY_DIR) && $(BIN)/ansible-test sanity --local --python 3.11 --color no
+
+pytest: setup-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+molecule: setup-test
+	$(BIN)/molecule test --all
+
+bench: setup-test
+	$(BIN)/python benchmarks/render.py
+
+clean:
+	rm -rf build rendered .collections .cache/.promtool

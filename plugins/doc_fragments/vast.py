@@ -1,0 +1,38 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: Apache-2.0
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    # Connection options shared by every module that talks to the Vast API (plugins/module_utils/vast.py).
+    DOCUMENTATION = r"""
+options:
+  api_key:
+    description:
+      - Vast.ai API key, sent as a Bearer token.
+      - If not set, the E(VAST_API_KEY) environment variable is used.
+      - A rejected key (HTTP 401/403) fails with C(Vast API key rejected).
+    type: str
+  api_url:
+    description:
+      - Base URL of the Vast API (without C(/api/v0)).
+      - If not set, the E(VAST_API_URL) environment variable is used, then U(https://console.vast.ai).
+    type: str
+  timeout:
+    description: Seconds to wait for one HTTP answer.
+    type: int
+    default: 30
+  validate_certs:
+    description: Verify the TLS certificate of O(api_url).
+    type: bool
+    default: true
+  retries:
+    description:
+      - How many times a request is retried on connection errors, HTTP 429 and HTTP 5xx, with exponential
+        backoff (1, 2, 4... seconds, honouring C(Retry-After)). Other errors are never retried.
+    type: int
+    default: 3
+"""

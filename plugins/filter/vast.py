@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# SPDX-License-Identifier: Apache-2.0
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Computed settings for the k3s_node role on Vast hosts: k3s install arguments, node labels, time-slicing config.
 
 Kept here (not in Jinja) so the logic is unit-tested and the output is deterministic: same input, same

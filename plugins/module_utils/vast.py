@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-# SPDX-License-Identifier: Apache-2.0
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """One Vast.ai API client for the vast_instance module and the vast inventory plugin.
 
 Built on ansible.module_utils.urls only (no extra Python dependency). Endpoints used, all under

@@ -1,5 +1,6 @@
 #!/usr/bin/python
-# SPDX-License-Identifier: Apache-2.0
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 # The work happens in plugins/action/layer.py on the controller; this file carries the documentation.
 
 from __future__ import absolute_import, division, print_function

@@ -1,4 +1,5 @@
-# SPDX-License-Identifier: Apache-2.0
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Pure helpers behind the layer action: parse, order, name and serialise Kubernetes manifests deterministically."""
 
 from __future__ import absolute_import, division, print_function

@@ -1,4 +1,5 @@
-# SPDX-License-Identifier: Apache-2.0
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Vast.ai API EMULATOR for unit tests: a threaded http.server on 127.0.0.1 (ephemeral port), not the real API.
 
 What it covers, and where the shapes were checked (stored copies of vast-ai/docs and vast-ai/vast-cli, 2026):

@@ -1,4 +1,5 @@
-# SPDX-License-Identifier: Apache-2.0
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """llmaas.platform.vast_instance against the Vast API EMULATOR (tests/emulators/vast_api.py)."""
 
 import json

@@ -1,0 +1,46 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""litellm_key_info through main() against the LiteLLM management-API EMULATOR."""
+
+import pytest
+from emulators.litellm_api import LiteLLMEmulator, run_module
+
+from ansible_collections.llmaas.platform.plugins.modules import litellm_key, litellm_key_info
+
+
+@pytest.fixture(scope="module")
+def emu():
+    with LiteLLMEmulator() as server:
+        yield server
+
+
+@pytest.fixture
+def base(emu):
+    emu.reset()
+    return dict(api_url=emu.url, master_key=emu.master_key, retry_backoff=0.001)
+
+
+def test_read_by_alias_without_secret(emu, base):
+    created = run_module(litellm_key, dict(base, key_alias="a", team_id="t1", guardrails=["pii"], max_budget=3))
+    result = run_module(litellm_key_info, dict(base, key_alias="a"))
+    assert result["changed"] is False and result["count"] == 1
+    [key] = result["keys"]
+    assert key["token"] == created["token"] and key["guardrails"] == ["pii"] and key["max_budget"] == 3
+    assert created["key"] not in str(result)
+    assert "api_key" not in key
+
+
+def test_list_by_team_and_managed_marker(emu, base):
+    run_module(litellm_key, dict(base, key_alias="a", team_id="t1"))
+    run_module(litellm_key, dict(base, key_alias="b", team_id="t2"))
+    emu.seed_key(key_alias="c", team_id="t1")
+    assert sorted(k["key_alias"] for k in run_module(litellm_key_info, dict(base, team_id="t1"))["keys"]) == ["a", "c"]
+    managed = run_module(litellm_key_info, dict(base, managed_only=True))["keys"]
+    assert sorted(k["key_alias"] for k in managed) == ["a", "b"]
+    assert run_module(litellm_key_info, dict(base, key_alias="missing"))["keys"] == []
+
+
+def test_info_works_in_check_mode_and_reports_errors(emu, base):
+    assert run_module(litellm_key_info, dict(base), check_mode=True)["count"] == 0
+    result = run_module(litellm_key_info, dict(base, master_key="sk-bad"))
+    assert result["failed"] and "answered 401" in result["msg"]

@@ -23,23 +23,23 @@ help:
 	@echo "make lint | pytest | molecule | sanity | build | bench | clean"
 
 # --- set-up ----------------------------------------------------------------------------------------------
-$(VENV)/.controller: requirements.txt
+$(VENV)/.controller: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
 	touch $@
 
-$(VENV)/.test: $(VENV)/.controller requirements-test.txt
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements-test.txt
+$(VENV)/.test: $(VENV)/.controller requirements-test.txt constraints.txt
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-test.txt -c constraints.txt
 	touch $@
 
-.venv-model/.stamp: requirements-model.txt
+.venv-model/.stamp: requirements-model.txt constraints-model.txt
 	$(PYTHON) -m venv .venv-model
-	.venv-model/bin/pip install -q --disable-pip-version-check -r requirements-model.txt
+	.venv-model/bin/pip install -q --disable-pip-version-check -r requirements-model.txt -c constraints-model.txt
 	touch $@
 
-.venv-checkov/.stamp: requirements-checkov.txt
+.venv-checkov/.stamp: requirements-checkov.txt constraints-checkov.txt
 	$(PYTHON) -m venv .venv-checkov
-	.venv-checkov/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt
+	.venv-checkov/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt -c constraints-checkov.txt
 	touch $@
 
 $(COLLECTION_LINK):

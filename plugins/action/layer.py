@@ -119,6 +119,8 @@ class ActionModule(ActionBase):
             rendered = templar.template(text, escape_backslashes=False)
         except AnsibleError as err:
             raise AnsibleActionFail(f"template {template!r} failed to render: {err}") from err
+        if rendered is None:  # a template whose every document is switched off renders to nothing
+            return []
         try:
             return load_documents(str(rendered), origin=template)
         except ValueError as err:

@@ -85,22 +85,21 @@ def test_gateway_per_substrate(rendered):
     assert gke["spec"]["addresses"] == [{"type": "IPAddress", "value": "10.128.0.50"}]
     vast_tree = rendered["vast"]
     vast = vast_tree.one("Gateway", "llmaas-inference", layer="routing")
-    assert vast["spec"]["gatewayClassName"] == "llmaas-envoy"
+    assert vast["spec"]["gatewayClassName"] == "agentgateway"
     assert "addresses" not in vast["spec"]
-    gc = vast_tree.one("GatewayClass", "llmaas-envoy", layer="routing")
-    assert gc["spec"]["controllerName"] == "gateway.envoyproxy.io/gatewayclass-controller"
-    proxy = vast_tree.one("EnvoyProxy", gc["spec"]["parametersRef"]["name"], layer="routing")
-    # llmaas_inference_url on vast is http://<this Service>.<routing namespace>.svc.cluster.local
+    params_ref = vast["spec"]["infrastructure"]["parametersRef"]
+    params = vast_tree.one("AgentgatewayParameters", params_ref["name"], layer="routing")
+    assert params["spec"]["deployment"]["spec"]["replicas"] == 2
+    assert params["spec"]["podDisruptionBudget"]["spec"]["minAvailable"] == 1
+    # llmaas_inference_url on vast is http://<Gateway name>.<routing namespace>.svc.cluster.local
     host = INVENTORY["vast"]["llmaas_inference_url"].split("//")[1].split(".")[0]
-    assert proxy["spec"]["provider"]["kubernetes"]["envoyService"]["name"] == host
-    assert proxy["spec"]["provider"]["kubernetes"]["envoyDeployment"]["replicas"] == 2
+    assert host == vast["metadata"]["name"]
     apps = {a["metadata"]["name"]: a for a in vast_tree.objects(kind="Application", layer="routing")}
-    assert {"gie-crds", "envoy-gateway"} <= set(apps)
-    deploy = apps["envoy-gateway"]["spec"]["source"]["helm"]["valuesObject"]["config"]["envoyGateway"]
-    assert deploy["provider"]["kubernetes"]["deploy"]["type"] == "GatewayNamespace"
+    assert {"gie-crds", "gateway-api-crds", "agentgateway-crds", "agentgateway"} <= set(apps)
+    assert apps["agentgateway"]["spec"]["source"]["helm"]["valuesObject"] == {"inferenceExtension": {"enabled": True}}
     assert apps["gie-crds"]["spec"]["source"]["path"] == "config/crd"
     assert not rendered["gke_l4"].objects(kind="GatewayClass")
-    assert "envoy-gateway" not in {a["metadata"]["name"] for a in rendered["gke_l4"].objects(kind="Application")}
+    assert "agentgateway" not in {a["metadata"]["name"] for a in rendered["gke_l4"].objects(kind="Application")}
 
 
 def test_vast_routes_go_to_the_pool(rendered):

@@ -142,7 +142,7 @@ def gke_gpu_node_pool(gpu, pool, cluster_name, gcp):
     return {
         "name": str(pool.get("name") or "gpu"),
         "project": gcp.get("project"),
-        "location": gcp.get("region"),
+        "location": gcp.get("cluster_location") or gcp.get("region"),
         "node_locations": list(gcp.get("zones") or []),
         "cluster": str(cluster_name),
         "machine_type": machine_type,
@@ -183,7 +183,7 @@ def gke_cpu_node_pool(pool, cluster_name, gcp):
     return {
         "name": str(pool.get("name") or "platform"),
         "project": gcp.get("project"),
-        "location": gcp.get("region"),
+        "location": gcp.get("cluster_location") or gcp.get("region"),
         "node_locations": list(gcp.get("zones") or []),
         "cluster": str(cluster_name),
         "machine_type": machine_type,

@@ -1,0 +1,294 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""NetworkPolicies of the security layer: default-deny per stack namespace plus the allows docs/layers.md implies.
+
+The budget path is forced here: vLLM (port 8000) accepts traffic only from the inference gateway data plane, the
+model's endpoint picker and Prometheus; the inference gateway accepts traffic only from LiteLLM (and Prometheus).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+from urllib.parse import urlparse
+
+from ansible.errors import AnsibleFilterError
+
+NS_LABEL = "kubernetes.io/metadata.name"
+REDIS_LABELS = {"app.kubernetes.io/component": "gateway-cache"}
+LITELLM_PORT = 4000
+VLLM_PORT = 8000
+EPP_GRPC_PORT = 9002
+EPP_METRICS_PORT = 9090
+PRESIDIO_PORT = 3000
+POSTGRES_PORT = 5432
+REDIS_PORT = 6379
+DEX_PORT = 5556
+OAUTH2_PROXY_PORT = 4180
+
+
+def _ns(name):
+    return {"namespaceSelector": {"matchLabels": {NS_LABEL: name}}}
+
+
+def _pods(namespace, labels=None, expressions=None):
+    selector = {}
+    if labels:
+        selector["matchLabels"] = dict(labels)
+    if expressions:
+        selector["matchExpressions"] = expressions
+    peer = _ns(namespace)
+    peer["podSelector"] = selector
+    return peer
+
+
+def _cidr(cidr, except_=None):
+    try:
+        ipaddress.ip_network(str(cidr), strict=False)
+    except ValueError as err:
+        raise AnsibleFilterError(f"invalid CIDR {cidr!r}: {err}") from err
+    block = {"cidr": str(cidr)}
+    if except_:
+        block["except"] = list(except_)
+    return {"ipBlock": block}
+
+
+def _ports(*ports, protocol="TCP"):
+    return [{"protocol": protocol, "port": p} for p in ports]
+
+
+def _policy(namespace, name, selector, ingress=None, egress=None):
+    types = []
+    spec = {"podSelector": selector}
+    if ingress is not None:
+        types.append("Ingress")
+        spec["ingress"] = ingress
+    if egress is not None:
+        types.append("Egress")
+        spec["egress"] = egress
+    spec["policyTypes"] = types
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": "llmaas", "app.kubernetes.io/component": "network-policy"},
+        },
+        "spec": spec,
+    }
+
+
+def _sel(labels=None, expressions=None):
+    selector = {}
+    if labels:
+        selector["matchLabels"] = dict(labels)
+    if expressions:
+        selector["matchExpressions"] = expressions
+    return selector
+
+
+def _inference_target(url, dataplane_peers):
+    """Egress rule from LiteLLM to the inference gateway: an IP (load balancer) or the data plane pods."""
+    parsed = urlparse(str(url))
+    if not parsed.hostname:
+        raise AnsibleFilterError(f"llmaas_inference_url {url!r} has no host")
+    try:
+        ipaddress.ip_address(parsed.hostname)
+    except ValueError:
+        # A Service name: NetworkPolicy sees the pods behind it, on their container ports.
+        return {"to": dataplane_peers}
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    return {"to": [_cidr(f"{parsed.hostname}/32")], "ports": _ports(port)}
+
+
+def security_network_policies(ctx):
+    """All NetworkPolicies of the stack. ctx: namespaces, models, features, inference_url, secrets, settings."""
+    try:
+        ns = ctx["namespaces"]
+        models = [m["name"] for m in ctx["models"]]
+        features = ctx.get("features") or {}
+        settings = ctx["settings"]
+    except (KeyError, TypeError) as err:
+        raise AnsibleFilterError(f"security_network_policies: missing input {err}") from err
+
+    stack = sorted({v for k, v in ns.items() if k != "argocd"})
+    obs = ns["observability"]
+    prometheus = _pods(obs, settings["prometheus_pod_labels"])
+    dns = settings["dns"]
+    dns_rule = {
+        "to": [_pods(dns["namespace"], dns.get("pod_labels") or {})],
+        "ports": _ports(53, protocol="UDP") + _ports(53),
+    }
+    apiserver_rule = {
+        "to": [_cidr(c) for c in settings["apiserver_cidrs"]],
+        "ports": _ports(*settings["apiserver_ports"]),
+    }
+
+    dataplane_peers = []
+    dataplane_pod_groups = []
+    for entry in settings["dataplane"] or []:
+        if entry.get("namespace"):
+            dataplane_peers.append(_pods(entry["namespace"], entry.get("pod_labels") or {}))
+            dataplane_pod_groups.append(entry)
+        dataplane_peers.extend(_cidr(c) for c in entry.get("cidrs") or [])
+    if not dataplane_peers:
+        raise AnsibleFilterError("the inference data plane is empty: nothing could reach vLLM")
+    pub = settings["public_ingress"]
+    public_peers = [_cidr(c) for c in pub.get("cidrs") or []]
+    if pub.get("namespace"):
+        public_peers.append(_pods(pub["namespace"], pub.get("pod_labels") or {}))
+
+    litellm_labels = {"app.kubernetes.io/name": "litellm"}
+    litellm_peer = _pods(ns["gateway"], litellm_labels)
+    # vLLM pods: component model-server of one of the inventory's models; endpoint pickers: component endpoint-picker.
+    vllm_labels = {"app.kubernetes.io/component": "model-server"}
+    vllm_expr = [{"key": "llmaas.platform/model", "operator": "In", "values": sorted(models)}]
+    vllm_sel = _sel(vllm_labels, vllm_expr)
+    epp_labels = {"app.kubernetes.io/component": "endpoint-picker"}
+    epp_sel = _sel(epp_labels)
+    sso = bool(features.get("sso"))
+    sso_proxy_peer = _pods(ns["platform"], {"app.kubernetes.io/component": "sso-proxy"})
+
+    policies = []
+    namespaces = list(stack)
+    source_ns = (ctx.get("secrets") or {}).get("source_namespace")
+    if (ctx.get("secrets") or {}).get("backend") == "kubernetes" and source_ns:
+        namespaces.append(source_ns)
+    for namespace in sorted(set(namespaces)):
+        # Nothing in, nothing out, unless a later policy says so (policies are additive).
+        policies.append(_policy(namespace, "default-deny", {}, ingress=[], egress=[]))
+        if namespace == source_ns:
+            continue
+        policies.append(_policy(namespace, "allow-dns", {}, egress=[dns_rule]))
+
+    # --- serving: vLLM and the endpoint pickers ------------------------------------------------------------
+    serving = ns["serving"]
+    policies.append(_policy(serving, "vllm-ingress", vllm_sel, ingress=[
+        {"from": dataplane_peers, "ports": _ports(VLLM_PORT)},
+        {"from": [_pods(serving, epp_labels)], "ports": _ports(VLLM_PORT)},
+        {"from": [prometheus], "ports": _ports(VLLM_PORT)},
+    ]))
+    if features.get("benchmark"):
+        # The one written exception to the budget path: the operator's benchmark Job (batch priority, serving
+        # namespace) measures the model server itself, so it calls vLLM directly; it needs the tokenizer from HF.
+        bench_labels = {"app.kubernetes.io/component": "benchmark"}
+        policies[-1]["spec"]["ingress"].append(
+            {"from": [_pods(serving, bench_labels)], "ports": _ports(VLLM_PORT)})
+        policies.append(_policy(serving, "benchmark-egress", _sel(bench_labels), egress=[
+            {"to": [_pods(serving, vllm_labels, vllm_expr)], "ports": _ports(VLLM_PORT)},
+            {"to": [_cidr(c) for c in settings["model_download_cidrs"]], "ports": _ports(443)},
+        ]))
+    policies.append(_policy(serving, "vllm-egress", vllm_sel, egress=[
+        {"to": [_cidr(c) for c in settings["model_download_cidrs"]], "ports": _ports(443)},
+    ]))
+    policies.append(_policy(serving, "epp-ingress", epp_sel, ingress=[
+        {"from": dataplane_peers, "ports": _ports(EPP_GRPC_PORT)},
+        {"from": [prometheus], "ports": _ports(EPP_METRICS_PORT)},
+    ]))
+    policies.append(_policy(serving, "epp-egress", epp_sel, egress=[
+        {"to": [_pods(serving, vllm_labels, vllm_expr)], "ports": _ports(VLLM_PORT)},
+        apiserver_rule,
+    ]))
+
+    # --- the inference gateway data plane, where it runs in a stack namespace: only LiteLLM calls it ----------
+    for entry in dataplane_pod_groups:
+        if not (entry.get("restrict") or entry["namespace"] in stack):
+            continue
+        dp_sel = _sel(entry.get("pod_labels") or {})
+        policies.append(_policy(entry["namespace"], "inference-gateway-ingress", dp_sel, ingress=[
+            {"from": [litellm_peer]},
+            {"from": [prometheus]},
+        ]))
+        policies.append(_policy(entry["namespace"], "inference-gateway-egress", dp_sel, egress=[
+            {"to": [_pods(serving, vllm_labels, vllm_expr)], "ports": _ports(VLLM_PORT)},
+            {"to": [_pods(serving, epp_labels)], "ports": _ports(EPP_GRPC_PORT)},
+            dns_rule,
+        ] + ([{"to": [_ns(entry["control_plane_namespace"])]}] if entry.get("control_plane_namespace") else [])))
+
+    # --- gateway: LiteLLM, Postgres, Redis -----------------------------------------------------------------
+    gw = ns["gateway"]
+    litellm_from = [{"from": public_peers, "ports": _ports(LITELLM_PORT)}] if public_peers else []
+    if sso:
+        litellm_from.append({"from": [sso_proxy_peer], "ports": _ports(LITELLM_PORT)})
+    litellm_from.append({"from": [prometheus], "ports": _ports(LITELLM_PORT)})
+    policies.append(_policy(gw, "litellm-ingress", _sel(litellm_labels), ingress=litellm_from))
+    litellm_to = [
+        _inference_target(ctx["inference_url"], dataplane_peers),
+        {"to": [_pods(gw, expressions=[{"key": "cnpg.io/cluster", "operator": "Exists"}])],
+         "ports": _ports(POSTGRES_PORT)},
+        {"to": [_pods(gw, REDIS_LABELS)], "ports": _ports(REDIS_PORT)},
+    ]
+    if features.get("guardrails"):
+        litellm_to.append({"to": [_pods(ns["guardrails"], {"app.kubernetes.io/part-of": "llmaas"})],
+                           "ports": _ports(PRESIDIO_PORT)})
+    policies.append(_policy(gw, "litellm-egress", _sel(litellm_labels), egress=litellm_to))
+
+    pg_expr = [{"key": "cnpg.io/cluster", "operator": "Exists"}]
+    policies.append(_policy(gw, "postgres", _sel(expressions=pg_expr), ingress=[
+        {"from": [_pods(gw, litellm_labels)], "ports": _ports(POSTGRES_PORT)},
+        # Replication between instances, and the operator's status/metrics probes.
+        {"from": [_pods(gw, expressions=pg_expr)], "ports": _ports(POSTGRES_PORT, 8000)},
+        {"from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {
+            "app.kubernetes.io/name": "cloudnative-pg"}}}], "ports": _ports(8000)},
+        {"from": [prometheus], "ports": _ports(9187)},
+    ], egress=[
+        {"to": [_pods(gw, expressions=pg_expr)], "ports": _ports(POSTGRES_PORT, 8000)},
+        apiserver_rule,
+    ]))
+    redis_sel = _sel(REDIS_LABELS)
+    policies.append(_policy(gw, "redis-ingress", redis_sel, ingress=[
+        {"from": [_pods(gw, litellm_labels)], "ports": _ports(REDIS_PORT)},
+        {"from": [prometheus]},
+    ]))
+
+    # --- observability: Prometheus scrapes everything, Grafana behind the SSO proxy --------------------------
+    obs_in = [{"from": [{"podSelector": {}}]}]
+    if sso:
+        obs_in.append({"from": [sso_proxy_peer]})
+    if settings.get("webhook_ports"):
+        obs_in.append({"ports": _ports(*settings["webhook_ports"])})
+    policies.append(_policy(obs, "observability-ingress", {}, ingress=obs_in))
+    # Scrape targets live in every namespace and on the nodes; alert receivers are outside the cluster.
+    policies.append(_policy(obs, "observability-egress", {}, egress=[{}]))
+
+    # --- platform: Dex and the oauth2-proxies (SSO) ---------------------------------------------------------
+    if sso:
+        plat = ns["platform"]
+        dex_sel = _sel({"app.kubernetes.io/name": "dex"})
+        policies.append(_policy(plat, "dex-ingress", dex_sel, ingress=[
+            {"from": public_peers + [sso_proxy_peer], "ports": _ports(DEX_PORT)} if public_peers
+            else {"from": [sso_proxy_peer], "ports": _ports(DEX_PORT)},
+            {"from": [prometheus], "ports": _ports(5558)},
+        ]))
+        # The upstream identity provider (GitHub, Google...) is on the internet.
+        policies.append(_policy(plat, "dex-egress", dex_sel, egress=[{"ports": _ports(443)}]))
+        proxy_sel = _sel({"app.kubernetes.io/component": "sso-proxy"})
+        ingress = [{"from": public_peers, "ports": _ports(OAUTH2_PROXY_PORT)}] if public_peers else []
+        ingress.append({"from": [prometheus], "ports": _ports(44180)})
+        policies.append(_policy(plat, "sso-proxy-ingress", proxy_sel, ingress=ingress))
+        egress = [{"to": [_pods(plat, {"app.kubernetes.io/name": "dex"})], "ports": _ports(DEX_PORT)},
+                  # OIDC discovery and token calls go to the public issuer URL.
+                  {"ports": _ports(443)}]
+        for app in settings.get("sso_apps") or []:
+            egress.append({"to": [_pods(app["namespace"], app.get("pod_labels") or {})],
+                           "ports": _ports(int(app["port"]))})
+        policies.append(_policy(plat, "sso-proxy-egress", proxy_sel, egress=egress))
+    return policies
+
+
+def invalid_cidrs(values):
+    """The entries of a list that are not IPv4/IPv6 networks (for input validation before rendering)."""
+    bad = []
+    for value in values or []:
+        try:
+            ipaddress.ip_network(str(value), strict=False)
+        except ValueError:
+            bad.append(value)
+    return bad
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"security_network_policies": security_network_policies, "invalid_cidrs": invalid_cidrs}

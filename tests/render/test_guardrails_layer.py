@@ -1,0 +1,105 @@
+"""The guardrails layer: Presidio per the contract, reachable only from LiteLLM; the filter's guardrail list."""
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.llmaas.platform.plugins.filter.guardrails import litellm_guardrails
+
+from .conftest import INVENTORIES
+from .security_helpers import load_inventory, render_with, restricted_violations
+
+NS = {"guardrails": "llm-guardrails"}
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_presidio_services_follow_the_contract(rendered, inventory):
+    tree = rendered[inventory]
+    ns = load_inventory(inventory)["llmaas_namespaces"]["guardrails"]
+    replicas = 2 if load_inventory(inventory)["llmaas_profile"] == "prod" else 1
+    for name in ("presidio-analyzer", "presidio-anonymizer"):
+        svc = tree.one("Service", name)
+        assert svc["metadata"]["namespace"] == ns
+        assert svc["spec"]["ports"] == [{"name": "http", "port": 3000, "targetPort": "http", "protocol": "TCP"}]
+        dep = tree.one("Deployment", name)
+        assert dep["spec"]["replicas"] == replicas
+        pod = dep["spec"]["template"]
+        container = pod["spec"]["containers"][0]
+        assert container["image"].endswith(":2.2.362"), "Presidio >= 2.2.361 runs as the presidio user (1001)"
+        assert pod["spec"]["securityContext"]["runAsUser"] == 1001
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            assert container[probe]["httpGet"] == {"path": "/health", "port": "http"}
+        assert container["resources"]["limits"]["memory"]
+        assert restricted_violations(pod) == []
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_only_litellm_reaches_presidio(rendered, inventory):
+    tree = rendered[inventory]
+    ns = load_inventory(inventory)["llmaas_namespaces"]
+    policy = tree.one("NetworkPolicy", "presidio-ingress")
+    peers = [peer for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+    assert peers == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns["gateway"]}},
+                      "podSelector": {"matchLabels": {"app.kubernetes.io/name": "litellm"}}}]
+    assert tree.objects(kind="NetworkPolicy", name="default-deny", namespace=ns["guardrails"])
+
+
+def test_filter_defaults_per_profile():
+    cost = {g["guardrail_name"]: g["litellm_params"] for g in litellm_guardrails(NS, None, "cost")}
+    prod = {g["guardrail_name"]: g["litellm_params"] for g in litellm_guardrails(NS, {}, "prod")}
+    assert set(cost) == set(prod) == {"pii-masking", "prompt-injection"}
+    assert cost["pii-masking"]["default_on"] is False and prod["pii-masking"]["default_on"] is True
+    assert cost["prompt-injection"]["default_on"] is True and prod["prompt-injection"]["default_on"] is True
+    pii = prod["pii-masking"]
+    assert pii["guardrail"] == "presidio" and pii["mode"] == "pre_call"
+    assert pii["presidio_analyzer_api_base"] == "http://presidio-analyzer.llm-guardrails.svc.cluster.local:3000"
+    assert set(pii["pii_entities_config"].values()) == {"MASK"}
+    inj = prod["prompt-injection"]
+    assert inj["guardrail"] == "litellm_content_filter" and inj["mode"] == "pre_call"
+    assert {c["action"] for c in inj["categories"]} == {"BLOCK"}
+
+
+def test_filter_settings_override():
+    out = litellm_guardrails(NS, {"pii": {"entities": ["EMAIL_ADDRESS"], "action": "BLOCK", "default_on": True},
+                                  "prompt_injection": {"enabled": False}}, "cost")
+    assert [g["guardrail_name"] for g in out] == ["pii-masking"]
+    assert out[0]["litellm_params"]["pii_entities_config"] == {"EMAIL_ADDRESS": "BLOCK"}
+
+
+def test_filter_categories_exist_in_the_installed_litellm():
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.find_spec("litellm")
+    if spec is None:
+        pytest.skip("litellm is not installed in this environment")
+    data = Path(spec.origin).parent / "proxy" / "guardrails" / "content_filter_data" / "categories"
+    for guardrail in litellm_guardrails(NS, {"prompt_injection": {"categories": [
+            "prompt_injection_jailbreak", "prompt_injection_system_prompt", "prompt_injection_data_exfiltration",
+            "prompt_injection_malicious_code", "prompt_injection_sql"]}}, "prod"):
+        for category in guardrail["litellm_params"].get("categories", []):
+            assert (data / f"{category['category']}.yaml").is_file(), category
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"pii": {"action": "DROP"}}, "pii.action"),
+    ({"pii": {"entities": []}}, "pii.entities"),
+    ({"prompt_injection": {"categories": ["prompt_injection_bogus"]}}, "categories"),
+    ({"unknown": 1}, "unknown setting"),
+    ({"pii": {"default_on": {"cost": "yes", "prod": True}}}, "default_on"),
+    ({"prompt_injection": {"name": "bad name!"}}, "name"),
+])
+def test_filter_rejects_bad_settings(settings, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        litellm_guardrails(NS, settings, "prod")
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"llmaas_guardrails": {"pii": {"action": "DROP"}}}, "pii.action"),
+    ({"guardrails_run_as_user": 0}, "run_as_user"),
+    ({"llmaas_guardrails": {"pii": {"enabled": False}, "prompt_injection": {"enabled": False}}}, "at least one"),
+], ids=["pii-action", "root-user", "nothing-on"])
+def test_bad_guardrail_inputs_fail_before_the_layer_is_written(tmp_path, overrides, message):
+    out = tmp_path / "out"
+    proc = render_with("gke_l4", out, overrides)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr, proc.stdout[-2000:]
+    assert not (out / "guardrails").exists()

@@ -71,7 +71,8 @@ lint: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
-	@for p in playbooks/*.yml; do \
+	$(BIN)/antsibull-changelog lint
+	@for p in playbooks/*.yml molecule/kind/{create,prepare,converge,verify,destroy}.yml; do \
 	  $(BIN)/ansible-playbook --syntax-check -i inventories/gke_l4 $$p >/dev/null || exit 1; echo "syntax ok: $$p"; \
 	done
 	$(MAKE) build
@@ -90,11 +91,15 @@ sanity: setup-test
 pytest: setup-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The emulated scenarios run here (a Kubernetes API emulator, no Docker); molecule/kind is for users with Docker.
 molecule: setup-test
-	$(BIN)/molecule test --all
+	$(BIN)/molecule test -s emulated
+	$(BIN)/molecule test -s emulated_vast
 
 bench: setup-test
 	$(BIN)/python benchmarks/render.py
+	$(BIN)/python benchmarks/keys.py
+	$(BIN)/python benchmarks/gateway_overhead.py
 
 clean:
 	rm -rf build rendered .collections .cache/.promtool

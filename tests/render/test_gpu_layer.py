@@ -178,11 +178,12 @@ def test_gke_l4_node_pools(rendered):
     gpu = tree.one("ContainerNodePool", "gpu-l4", layer="gpu")
     spec = gpu["spec"]
     gcp = INVENTORY["gke_l4"]["llmaas_gcp"]
+    location = gcp.get("cluster_location", gcp["region"])  # a zonal cluster is addressed by its zone
     assert gpu["apiVersion"] == "container.cnrm.cloud.google.com/v1beta1"
     assert gpu["metadata"]["annotations"]["cnrm.cloud.google.com/project-id"] == gcp["project"]
     assert spec["clusterRef"]["external"] == (
-        f"projects/{gcp['project']}/locations/{gcp['region']}/clusters/{INVENTORY['gke_l4']['llmaas_cluster_name']}")
-    assert spec["location"] == gcp["region"] and spec["nodeLocations"] == gcp["zones"]
+        f"projects/{gcp['project']}/locations/{location}/clusters/{INVENTORY['gke_l4']['llmaas_cluster_name']}")
+    assert spec["location"] == location and spec["nodeLocations"] == gcp["zones"]
     assert spec["autoscaling"] == {"minNodeCount": 0, "maxNodeCount": 1}
     node = spec["nodeConfig"]
     assert node["machineType"] == "g2-standard-4" and node["spot"] is False

@@ -150,3 +150,11 @@ def test_platform_pool_has_no_gpu_and_no_taint():
 ])
 def test_kueue_quota_is_nodes_times_gpus_times_clients(slicing, nodes, per_node, expected):
     assert kueue_gpu_quota(dict(GPU, gpus_per_node=per_node, time_slicing=slicing), nodes) == expected
+
+
+def test_zonal_cluster_location_addresses_both_pools_by_zone():
+    zonal = dict(GCP, cluster_location="us-central1-a")
+    gpu = gke_gpu_node_pool(GPU, POOL, "llmaas-l4", zonal)
+    cpu = gke_cpu_node_pool({"name": "platform", "machine_type": "e2-standard-4"}, "llmaas-l4", zonal)
+    assert gpu["location"] == cpu["location"] == "us-central1-a"
+    assert gke_gpu_node_pool(GPU, POOL, "llmaas-l4", GCP)["location"] == "us-central1"

@@ -6,7 +6,8 @@ INVENTORY ?= inventories/gke_l4
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 COLLECTION_LINK := .collections/ansible_collections/llmaas/platform
-SANITY_DIR := build/sanity/ansible_collections/llmaas/platform
+# Outside the checkout: inside it, ansible-test would list files through git and skip the ignored copy.
+SANITY_DIR := $(or $(TMPDIR),/tmp)/llmaas-sanity/ansible_collections/llmaas/platform
 PYTEST_ARGS ?=
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -46,15 +47,16 @@ $(COLLECTION_LINK):
 	mkdir -p $(dir $@)
 	ln -sfn ../../.. $@
 
-# promtool comes from Debian's prometheus package (tests run the real rule checker and rule unit tests).
-.cache/.promtool:
-	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	  apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+# Debian packages the gates run for real: promtool (package prometheus) checks and unit-tests the rendered rules,
+# shellcheck serves ansible-test's shell sanity test.
+.cache/.system-tools:
+	@command -v promtool >/dev/null && command -v shellcheck >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus shellcheck >/dev/null; }
 	@mkdir -p .cache && touch $@
 
 setup: $(VENV)/.controller $(COLLECTION_LINK)
 
-setup-test: setup $(VENV)/.test .venv-model/.stamp .venv-checkov/.stamp .cache/.promtool
+setup-test: setup $(VENV)/.test .venv-model/.stamp .venv-checkov/.stamp .cache/.system-tools
 
 # --- the main job --------------------------------------------------------------------------------------
 render: setup
@@ -80,10 +82,12 @@ lint: setup-test
 build: setup
 	$(BIN)/ansible-galaxy collection build --force --output-path build/
 
-# ansible-test needs the collection under ansible_collections/<namespace>/<name>: test a copy of the tracked tree.
+# ansible-test needs the collection under ansible_collections/<namespace>/<name>: test a copy of what the collection
+# ships (tests, benchmarks and molecule scenarios are development tooling, checked by ruff and pytest instead).
 sanity: setup-test
-	rm -rf build/sanity && mkdir -p $(SANITY_DIR)
-	git ls-files -co --exclude-standard | while read -r f; do [ -e "$$f" ] && echo "$$f"; done \
+	rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
+	git ls-files -co --exclude-standard | grep -vE '^(tests|benchmarks|molecule)/' \
+	  | while read -r f; do [ -e "$$f" ] && echo "$$f"; done \
 	  | xargs -d '\n' cp --parents -t $(SANITY_DIR)
 	tests/sanity/offline-pip-bootstrap.sh
 	cd $(SANITY_DIR) && $(BIN)/ansible-test sanity --local --python 3.11 --color no
@@ -102,4 +106,4 @@ bench: setup-test
 	$(BIN)/python benchmarks/gateway_overhead.py
 
 clean:
-	rm -rf build rendered .collections .cache/.promtool
+	rm -rf build rendered .collections .cache/.system-tools

@@ -97,10 +97,10 @@ COLUMNS = [
 def benchmark_markdown(rows, title=""):
     """A markdown table of guidellm_summary rows (missing values shown as '-')."""
     lines = [f"## {title}", ""] if title else []
-    lines.append("| " + " | ".join(label for _, label in COLUMNS) + " |")
-    lines.append("|" + "|".join("---:" for _ in COLUMNS) + "|")
+    lines.append("| " + " | ".join(column[1] for column in COLUMNS) + " |")
+    lines.append("|" + "|".join("---:" for column in COLUMNS) + "|")
     for row in rows or []:
-        cells = ["-" if row.get(key) is None else str(row.get(key)) for key, _ in COLUMNS]
+        cells = ["-" if row.get(column[0]) is None else str(row.get(column[0])) for column in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -92,7 +92,7 @@ def gke_gpu_node_pool(gpu, pool, cluster_name, gcp):
     accelerator = str(gpu.get("accelerator") or "")
     count = _int(gpu.get("gpus_per_node", 1), "llmaas_gpu.gpus_per_node", 1)
     if accelerator == "nvidia-l4":
-        family, _, rest = machine_type.partition("-")
+        family, rest = machine_type.partition("-")[::2]
         vcpus = rest.rsplit("-", 1)[-1]
         if family != "g2" or not vcpus.isdigit() or int(vcpus) not in G2_L4_COUNT:
             raise AnsibleFilterError(

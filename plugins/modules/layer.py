@@ -76,11 +76,13 @@ options:
     type: str
 attributes:
   check_mode:
+    description: Renders and compares, writes nothing; in apply mode the cluster is asked for a dry run per object.
     support: full
   diff_mode:
-    support: full
+    description: Shows each file's before and after in render mode; apply mode reports the objects it changed.
+    support: partial
 author:
-  - llmaas.platform maintainers
+  - llmaas.platform maintainers (@llmaas)
 """
 
 EXAMPLES = r"""

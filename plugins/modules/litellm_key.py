@@ -23,13 +23,15 @@ description:
   - Every key the module creates or updates carries C(managed-by) = C(llmaas.platform) in its metadata, which
     M(llmaas.platform.litellm_keys) uses to purge undeclared keys.
 author:
-  - llmaas.platform maintainers
+  - llmaas.platform maintainers (@llmaas)
 extends_documentation_fragment:
   - llmaas.platform.litellm
 attributes:
   check_mode:
+    description: Reads the key and computes the change; creates, updates and deletes nothing.
     support: full
   diff_mode:
+    description: Before and after of the key's managed fields; never the key value.
     support: full
 options:
   key_alias:

@@ -18,14 +18,15 @@ description:
     management calls. It is an identifier, not a credential (a client cannot call models with it), and it is
     what you need to act on one key among several that share an alias.
 author:
-  - llmaas.platform maintainers
+  - llmaas.platform maintainers (@llmaas)
 extends_documentation_fragment:
   - llmaas.platform.litellm
 attributes:
   check_mode:
+    description: Read-only; behaves the same in check mode.
     support: full
-    details: Read-only; behaves the same in check mode.
   diff_mode:
+    description: Nothing changes, so there is no diff.
     support: none
 options:
   key_alias:

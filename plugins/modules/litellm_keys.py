@@ -24,13 +24,15 @@ description:
   - When some operations fail, the others still run; the module then fails with the list of failed aliases
     and still returns RV(created_keys) for the keys it did create.
 author:
-  - llmaas.platform maintainers
+  - llmaas.platform maintainers (@llmaas)
 extends_documentation_fragment:
   - llmaas.platform.litellm
 attributes:
   check_mode:
+    description: Reads every key and computes the plan; creates, updates and deletes nothing.
     support: full
   diff_mode:
+    description: Before and after per alias; never key values.
     support: full
 options:
   keys:
@@ -328,9 +330,9 @@ def main():
                 failures[alias] = str(exc)
 
     summary["requests"] = client.requests_sent
-    changed = any(a != "none" for a in actions.values()) and not (failures and not created
-                                                                      and len(failures) == summary["create"]
-                                                                      + summary["update"] + summary["delete"])
+    planned = summary["create"] + summary["update"] + summary["delete"]
+    all_failed = bool(failures) and not created and len(failures) == planned
+    changed = any(a != "none" for a in actions.values()) and not all_failed
     result = dict(changed=changed, actions=actions, changes=changes, created_keys=created, summary=summary)
     if module._diff:
         result["diff"] = dict(before=before, after=after)

@@ -19,13 +19,15 @@ description:
     not keep unique, so it cannot identify a team.
   - Only the options you set are managed; only changed fields are sent to C(/team/update).
 author:
-  - llmaas.platform maintainers
+  - llmaas.platform maintainers (@llmaas)
 extends_documentation_fragment:
   - llmaas.platform.litellm
 attributes:
   check_mode:
+    description: Reads the team and computes the change; writes nothing.
     support: full
   diff_mode:
+    description: Before and after of the team's managed fields.
     support: full
 options:
   team_id:

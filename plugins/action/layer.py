@@ -236,27 +236,29 @@ class ActionModule(ActionBase):
                 if not url:
                     raise AnsibleActionFail(f"component {name!r} has no chart and no manifest_url to apply from")
                 docs = load_documents(open_url(url, timeout=60).read().decode("utf-8"), origin=url)
-                for obj in apply_order(docs):
-                    changed |= self._apply_object(obj, connection, args, task_vars, waited)
+                changed |= self._apply_objects(docs, connection, args, task_vars, waited)
                 components.append({"name": name, "status": f"applied {len(docs)} objects from {url}"})
 
-        for obj in apply_order(objects):
-            changed |= self._apply_object(obj, connection, args, task_vars, waited)
-            applied.append("/".join(filter(None, object_key(obj)[1:])))
+        changed |= self._apply_objects(objects, connection, args, task_vars, waited)
+        applied = ["/".join(filter(None, object_key(obj)[1:])) for obj in apply_order(objects)]
         return {"changed": changed, "layer": args["name"], "objects": len(objects), "applied": applied,
                 "components": components, "waited_for": waited}
 
-    def _apply_object(self, obj, connection, args, task_vars, waited):
-        module_args = dict(connection, definition=obj, state="present",
-                           server_side_apply={"field_manager": "llmaas-platform", "force_conflicts": True})
-        wait_condition = _wait_condition(obj)
-        if args["wait"] and wait_condition is not None:
-            module_args.update(wait=True, wait_timeout=args["wait_timeout"])
-            if wait_condition:
-                module_args["wait_condition"] = wait_condition
-            waited.append(f"{obj['kind']}/{obj['metadata']['name']}")
-        res = self._module("kubernetes.core.k8s", task_vars, module_args, f"{obj['kind']}/{obj['metadata']['name']}")
-        return bool(res.get("changed"))
+    def _apply_objects(self, objects, connection, args, task_vars, waited):
+        """Server-side apply in dependency order, one module run per stretch of objects that wait alike."""
+        changed = False
+        for wait_condition, batch in _batches(apply_order(objects), args["wait"]):
+            module_args = dict(connection, definition=batch, state="present", apply=True,
+                               server_side_apply={"field_manager": "llmaas-platform", "force_conflicts": True})
+            if wait_condition is not None:
+                module_args.update(wait=True, wait_timeout=args["wait_timeout"])
+                if wait_condition:
+                    module_args["wait_condition"] = wait_condition
+                waited.extend(f"{obj['kind']}/{obj['metadata']['name']}" for obj in batch)
+            names = ", ".join(f"{obj['kind']}/{obj['metadata']['name']}" for obj in batch[:3])
+            what = names + (f" and {len(batch) - 3} more" if len(batch) > 3 else "")
+            changed |= bool(self._module("kubernetes.core.k8s", task_vars, module_args, what).get("changed"))
+        return changed
 
     def _module(self, name, task_vars, module_args, what):
         res = self._execute_module(module_name=name, module_args=module_args, task_vars=task_vars)
@@ -269,6 +271,18 @@ def _chart_ref(component):
     if component["repo"].startswith("oci://"):
         return f"{component['repo'].rstrip('/')}/{component['chart']}"
     return component["chart"]
+
+
+def _batches(ordered, wait):
+    """Consecutive objects that share a readiness check go to the cluster in one module run."""
+    batches = []
+    for obj in ordered:
+        condition = _wait_condition(obj) if wait else None
+        if batches and batches[-1][0] == condition:
+            batches[-1][1].append(obj)
+        else:
+            batches.append((condition, [obj]))
+    return batches
 
 
 def _wait_condition(obj):

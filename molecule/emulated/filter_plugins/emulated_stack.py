@@ -1,0 +1,209 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Test-only filters for the emulated molecule scenarios: what the stack consists of and how the cluster differs.
+
+They read the tree `playbooks/site.yml` renders (llmaas_delivery: render) because that is the stack's own statement
+of which objects must exist after `llmaas_delivery: apply`.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import glob
+import os
+
+import yaml
+
+try:
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML without libyaml
+    _Loader = yaml.SafeLoader
+
+# Layers whose objects only exist in render mode: the Argo CD app-of-apps (apply mode sends its contents instead).
+RENDER_ONLY_LAYERS = ("argocd",)
+
+
+def _group_version(api_version):
+    return api_version.rsplit("/", 1) if "/" in api_version else ("", api_version)
+
+
+def _is_component_application(obj):
+    """A pinned third-party component: an Argo CD Application in render mode, a Helm release in apply mode."""
+    return obj.get("kind") == "Application" and obj.get("apiVersion", "").startswith("argoproj.io/")
+
+
+def stack_objects(render_dir):
+    """[{layer, object}] for every object apply mode sends: rendered layers minus render-only ones and components."""
+    out = []
+    for layer_dir in sorted(glob.glob(os.path.join(render_dir, "*", ""))):
+        layer = os.path.basename(os.path.dirname(layer_dir))
+        if layer in RENDER_ONLY_LAYERS:
+            continue
+        for path in sorted(glob.glob(os.path.join(layer_dir, "*.yaml"))):
+            if os.path.basename(path) == "kustomization.yaml":
+                continue
+            with open(path, encoding="utf-8") as handle:
+                for obj in yaml.load_all(handle, Loader=_Loader):
+                    if obj and not _is_component_application(obj):
+                        out.append({"layer": layer, "object": obj})
+    if not out:
+        raise ValueError(f"no rendered objects under {render_dir!r}: did site.yml render there?")
+    return out
+
+
+def stack_component_namespaces(render_dir):
+    """Namespaces the skipped components would create (kubernetes.core.helm create_namespace), as Namespace objects."""
+    names = set()
+    for layer_dir in sorted(glob.glob(os.path.join(render_dir, "*", ""))):
+        if os.path.basename(os.path.dirname(layer_dir)) in RENDER_ONLY_LAYERS:
+            continue
+        for path in sorted(glob.glob(os.path.join(layer_dir, "*.yaml"))):
+            with open(path, encoding="utf-8") as handle:
+                for obj in yaml.load_all(handle, Loader=_Loader):
+                    if obj and _is_component_application(obj):
+                        names.add(obj["spec"]["destination"]["namespace"])
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}} for name in sorted(names)]
+
+
+def stack_kinds(entries):
+    """Distinct (apiVersion, kind) pairs, for one k8s_info listing per kind."""
+    seen = []
+    for entry in entries:
+        obj = entry.get("object", entry)
+        pair = {"api_version": obj["apiVersion"], "kind": obj["kind"]}
+        if pair not in seen:
+            seen.append(pair)
+    return seen
+
+
+def _crd_index(crds_dir):
+    index = []
+    for path in sorted(glob.glob(os.path.join(crds_dir, "**", "*.y*ml"), recursive=True)):
+        with open(path, encoding="utf-8") as handle:
+            for doc in yaml.load_all(handle, Loader=_Loader):
+                if doc and doc.get("kind") == "CustomResourceDefinition":
+                    spec = doc["spec"]
+                    served = [v["name"] for v in spec.get("versions", []) if v.get("served", True)]
+                    index.append({"path": path, "group": spec["group"], "kind": spec["names"]["kind"],
+                                  "served": served, "crd": doc})
+    return index
+
+
+def stack_crds(entries, crds_dir, pinned_versions=()):
+    """The CustomResourceDefinitions the stack's custom resources need, from a directory of upstream CRDs.
+
+    Several files may define one CRD (Gateway API channels, GIE releases). Preference: serves every version the
+    stack uses, sits under a pinned version's directory (playbooks/vars/versions.yml), is not an experimental
+    channel, then the newest path. Fails when a non-core group has no CRD at all.
+    """
+    wanted = {}
+    for entry in entries:
+        obj = entry.get("object", entry)
+        group, version = _group_version(obj["apiVersion"])
+        if group:
+            wanted.setdefault((group, obj["kind"]), set()).add(version)
+    pinned = {str(v) for v in pinned_versions}
+    index = _crd_index(crds_dir)
+    chosen, missing = [], []
+    for (group, kind), versions in sorted(wanted.items()):
+        candidates = [c for c in index if c["group"] == group and c["kind"] == kind]
+        if not candidates:
+            if "." in group and not group.endswith(".k8s.io"):
+                missing.append(f"{group}/{kind}")
+            continue
+
+        def preference(candidate, versions=versions):
+            parts = set(candidate["path"].split(os.sep))
+            return (versions <= set(candidate["served"]), bool(parts & pinned),
+                    "experimental" not in parts, candidate["path"])
+
+        best = max(candidates, key=preference)
+        if not versions <= set(best["served"]):
+            missing.append(f"{group}/{kind} {sorted(versions)} (served by the CRD: {best['served']})")
+            continue
+        chosen.append(best["crd"])
+    if missing:
+        raise ValueError(f"no CustomResourceDefinition under {crds_dir!r} for: {', '.join(missing)}")
+    return chosen
+
+
+def _differences(expected, live, path):
+    if isinstance(expected, dict):
+        if not isinstance(live, dict):
+            return [f"{path}: expected a mapping, found {live!r}"]
+        out = []
+        for key, value in expected.items():
+            if key not in live:
+                out.append(f"{path}.{key}: missing")
+            else:
+                out.extend(_differences(value, live[key], f"{path}.{key}"))
+        return out
+    if isinstance(expected, list):
+        if not isinstance(live, list) or len(live) != len(expected):
+            return [f"{path}: expected {len(expected)} items, found {live!r}"]
+        out = []
+        for index, (want, have) in enumerate(zip(expected, live, strict=True)):
+            out.extend(_differences(want, have, f"{path}[{index}]"))
+        return out
+    if expected != live:
+        return [f"{path}: expected {expected!r}, found {live!r}"]
+    return []
+
+
+def _key(obj):
+    group, _ = _group_version(obj.get("apiVersion", ""))
+    meta = obj.get("metadata") or {}
+    return (group, obj.get("kind"), meta.get("namespace") or "", meta.get("name"))
+
+
+def _live_index(info_results):
+    """k8s_info results (registered with a loop over stack_kinds) -> {(group, kind, namespace, name): object}."""
+    live = {}
+    for result in info_results:
+        item = result.get("item") or {}
+        for obj in result.get("resources") or []:
+            obj = dict(obj, apiVersion=obj.get("apiVersion") or item.get("api_version"),
+                       kind=obj.get("kind") or item.get("kind"))
+            live[_key(obj)] = obj
+    return live
+
+
+def stack_differences(entries, info_results):
+    """Every rendered field the cluster does not hold, as 'layer Kind ns/name .path: ...' lines ([] = all there)."""
+    live = _live_index(info_results)
+    problems = []
+    for entry in entries:
+        obj = entry["object"]
+        name = f"{entry['layer']} {obj['kind']} {obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
+        found = live.get(_key(obj))
+        if found is None:
+            problems.append(f"{name}: not in the cluster")
+            continue
+        expected = {k: v for k, v in obj.items() if k != "status"}
+        problems.extend(f"{name} {line}" for line in _differences(expected, found, ""))
+    return problems
+
+
+def stack_names(entries):
+    """'Kind namespace/name' for each entry (the form stack_present reports)."""
+    return [f"{e['object']['kind']} {e['object']['metadata'].get('namespace', '')}/{e['object']['metadata']['name']}"
+            for e in entries]
+
+
+def stack_present(entries, info_results):
+    """The rendered objects still in the cluster, as 'Kind namespace/name' strings."""
+    live = _live_index(info_results)
+    return stack_names([e for e in entries if _key(e["object"]) in live])
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "stack_objects": stack_objects,
+            "stack_kinds": stack_kinds,
+            "stack_component_namespaces": stack_component_namespaces,
+            "stack_crds": stack_crds,
+            "stack_differences": stack_differences,
+            "stack_present": stack_present,
+            "stack_names": stack_names,
+        }

@@ -65,6 +65,9 @@ def _model_entry(model, tier, inference_url, timeout):
             "input_cost_per_token": float(cost["input_per_token"]),
             "output_cost_per_token": float(cost["output_per_token"]),
             "timeout": timeout,
+            # Names the tier's InferenceObjective, so the endpoint picker serves autocompletion before chat and
+            # chat before agent runs when the pool is saturated.
+            "extra_headers": {"x-gateway-inference-objective": f"{model['name']}-{tier}"},
         },
         "model_info": info,
     }

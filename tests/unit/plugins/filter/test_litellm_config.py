@@ -78,3 +78,10 @@ def test_exhausted_budget_answers_429_so_clients_back_off():
 def test_bad_input_is_named(models, url, message):
     with pytest.raises(ValueError, match=message):
         litellm_config(models, url)
+
+
+def test_each_tier_names_its_inference_objective():
+    entries = litellm_config([MODEL], URL)["model_list"]
+    headers = {e["model_name"]: e["litellm_params"]["extra_headers"]["x-gateway-inference-objective"] for e in entries}
+    assert headers == {"qwen-coder-chat": "qwen-coder-chat", "qwen-coder-fim": "qwen-coder-fim",
+                       "qwen-coder-agent": "qwen-coder-agent"}

@@ -81,3 +81,18 @@ def rendered(tmp_path_factory):
         assert proc.returncode == 0, f"rendering {inventory} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
         trees[inventory] = Tree(out)
     return trees
+
+
+def assert_refused(proc, render_dir, fragments, case=""):
+    """Bad input: the run failed, its output names every fragment, and nothing at all was written.
+
+    preflight runs every layer's checks before the first layer renders, so a refused run leaves render_dir empty.
+    """
+    text = proc.stdout + proc.stderr
+    label = f"{case}: " if case else ""
+    assert proc.returncode != 0, f"{label}bad input was accepted"
+    for fragment in fragments:
+        assert fragment in text, f"{label}message lacks {fragment!r}:\n{text[-2500:]}"
+    render_dir = Path(render_dir)
+    written = sorted(str(p.relative_to(render_dir)) for p in render_dir.rglob("*")) if render_dir.exists() else []
+    assert not written, f"{label}files were written before validation failed: {written[:5]}"

@@ -1,10 +1,5 @@
 """Helpers shared by the security and guardrails render tests: selectors, pod templates, restricted PSS."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import yaml
 
@@ -83,16 +78,6 @@ def restricted_violations(template):
             if port.get("hostPort"):
                 problems.append(f"{name}: hostPort {port['hostPort']}")
     return problems
-
-
-def render_with(inventory, render_dir, overrides):
-    """Render an inventory with extra variables given as a JSON file (dicts and lists keep their types)."""
-    extra = Path(render_dir).with_suffix(".vars.json")
-    extra.write_text(json.dumps(dict(overrides, llmaas_render_dir=str(render_dir))))
-    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(ROOT / "inventories" / inventory),
-           str(ROOT / "playbooks" / "site.yml"), "-e", f"@{extra}"]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
 def load_inventory(inventory):

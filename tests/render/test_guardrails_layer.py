@@ -5,8 +5,8 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.llmaas.platform.plugins.filter.guardrails import litellm_guardrails
 
-from .conftest import INVENTORIES
-from .security_helpers import load_inventory, render_with, restricted_violations
+from .conftest import INVENTORIES, assert_refused, render
+from .security_helpers import load_inventory, restricted_violations
 
 NS = {"guardrails": "llm-guardrails"}
 
@@ -99,7 +99,4 @@ def test_filter_rejects_bad_settings(settings, message):
 ], ids=["pii-action", "root-user", "nothing-on"])
 def test_bad_guardrail_inputs_fail_before_the_layer_is_written(tmp_path, overrides, message):
     out = tmp_path / "out"
-    proc = render_with("gke_l4", out, overrides)
-    assert proc.returncode != 0
-    assert message in proc.stdout + proc.stderr, proc.stdout[-2000:]
-    assert not (out / "guardrails").exists()
+    assert_refused(render("gke_l4", out, extra_vars=overrides), out, [message])

@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from .conftest import ROOT, render
+from .conftest import ROOT, render, assert_refused
 
 GKE = yaml.safe_load((ROOT / "inventories/gke_l4/group_vars/all/platform.yml").read_text())
 
@@ -57,12 +57,7 @@ CASES = {
 def test_bad_input_fails_clearly_and_writes_nothing(tmp_path, case):
     extra, expected = CASES[case]
     out = tmp_path / "tree"
-    proc = render("gke_l4", out, extra_vars=extra)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode != 0, f"{case}: the run succeeded"
-    for fragment in expected:
-        assert fragment in output, f"{case}: {fragment!r} not in the error output:\n{output[-3000:]}"
-    assert not out.exists() or not any(out.rglob("*")), f"{case}: files were written: {list(out.rglob('*'))[:5]}"
+    assert_refused(render("gke_l4", out, extra_vars=extra), out, expected, case)
 
 
 def test_good_input_still_renders(tmp_path):

@@ -5,7 +5,6 @@
 import socket
 
 import pytest
-from emulators.litellm_api import LiteLLMEmulator
 
 from ansible_collections.llmaas.platform.plugins.module_utils.litellm import (
     LiteLLMClient,
@@ -15,12 +14,6 @@ from ansible_collections.llmaas.platform.plugins.module_utils.litellm import (
     valid_duration,
     validate_key_spec,
 )
-
-
-@pytest.fixture(scope="module")
-def emu():
-    with LiteLLMEmulator() as server:
-        yield server
 
 
 @pytest.fixture

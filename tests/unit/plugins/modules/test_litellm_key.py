@@ -5,21 +5,9 @@
 import random
 
 import pytest
-from emulators.litellm_api import LiteLLMEmulator, run_module
+from emulators.litellm_api import run_module
 
 from ansible_collections.llmaas.platform.plugins.modules import litellm_key
-
-
-@pytest.fixture(scope="module")
-def emu():
-    with LiteLLMEmulator() as server:
-        yield server
-
-
-@pytest.fixture
-def base(emu):
-    emu.reset()
-    return dict(api_url=emu.url, master_key=emu.master_key, retry_backoff=0.001, timeout=5)
 
 
 def run(args, **kw):

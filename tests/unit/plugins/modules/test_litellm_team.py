@@ -3,21 +3,9 @@
 """litellm_team through main() against the LiteLLM management-API EMULATOR."""
 
 import pytest
-from emulators.litellm_api import LiteLLMEmulator, run_module
+from emulators.litellm_api import run_module
 
 from ansible_collections.llmaas.platform.plugins.modules import litellm_team
-
-
-@pytest.fixture(scope="module")
-def emu():
-    with LiteLLMEmulator() as server:
-        yield server
-
-
-@pytest.fixture
-def base(emu):
-    emu.reset()
-    return dict(api_url=emu.url, master_key=emu.master_key, retry_backoff=0.001)
 
 
 def run(args, **kw):

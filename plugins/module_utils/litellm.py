@@ -71,6 +71,25 @@ def litellm_argument_spec(**module_options):
     return spec
 
 
+def key_options():
+    """The options of one virtual key, shared by litellm_key and each entry of litellm_keys."""
+    return dict(
+        key_alias=dict(type="str", required=True, no_log=False),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        models=dict(type="list", elements="str"),
+        max_budget=dict(type="float"),
+        budget_duration=dict(type="str"),
+        tpm_limit=dict(type="int"),
+        rpm_limit=dict(type="int"),
+        max_parallel_requests=dict(type="int"),
+        team_id=dict(type="str"),
+        metadata=dict(type="dict"),
+        guardrails=dict(type="list", elements="str"),
+        duration=dict(type="str"),
+        blocked=dict(type="bool"),
+    )
+
+
 class LiteLLMError(Exception):
     """An answer or a transport failure, carrying what a user needs to act on it."""
 

@@ -184,6 +184,7 @@ from ansible_collections.llmaas.platform.plugins.module_utils.litellm import (
     key_public,
     key_update_body,
     known_models,
+    key_options,
     litellm_argument_spec,
     validate_key_spec,
 )
@@ -194,21 +195,9 @@ SPEC_FIELDS = ("key_alias", "models", "max_budget", "budget_duration", "tpm_limi
 
 def main():
     argument_spec = litellm_argument_spec(
-        key_alias=dict(type="str", required=True, no_log=False),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        models=dict(type="list", elements="str"),
         allowed_models=dict(type="list", elements="str"),
         validate_models=dict(type="bool", default=False),
-        max_budget=dict(type="float"),
-        budget_duration=dict(type="str"),
-        tpm_limit=dict(type="int"),
-        rpm_limit=dict(type="int"),
-        max_parallel_requests=dict(type="int"),
-        team_id=dict(type="str"),
-        metadata=dict(type="dict"),
-        guardrails=dict(type="list", elements="str"),
-        duration=dict(type="str"),
-        blocked=dict(type="bool"),
+        **key_options()
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params

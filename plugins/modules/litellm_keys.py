@@ -174,29 +174,12 @@ from ansible_collections.llmaas.platform.plugins.module_utils.litellm import (
     key_update_body,
     known_models,
     list_all_keys,
+    key_options,
     litellm_argument_spec,
     validate_key_spec,
 )
 
 DELETE_BATCH = 100
-
-
-def key_suboptions():
-    return dict(
-        key_alias=dict(type="str", required=True, no_log=False),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        models=dict(type="list", elements="str"),
-        max_budget=dict(type="float"),
-        budget_duration=dict(type="str"),
-        tpm_limit=dict(type="int"),
-        rpm_limit=dict(type="int"),
-        max_parallel_requests=dict(type="int"),
-        team_id=dict(type="str"),
-        metadata=dict(type="dict"),
-        guardrails=dict(type="list", elements="str"),
-        duration=dict(type="str"),
-        blocked=dict(type="bool"),
-    )
 
 
 def plan(specs, existing, purge, purge_team_id):
@@ -247,7 +230,7 @@ def plan(specs, existing, purge, purge_team_id):
 
 def main():
     argument_spec = litellm_argument_spec(
-        keys=dict(type="list", elements="dict", required=True, options=key_suboptions(), no_log=False),
+        keys=dict(type="list", elements="dict", required=True, options=key_options(), no_log=False),
         purge=dict(type="bool", default=False),
         purge_team_id=dict(type="str"),
         allowed_models=dict(type="list", elements="str"),

@@ -71,10 +71,9 @@ def litellm_argument_spec(**module_options):
     return spec
 
 
-def key_options():
-    """The options of one virtual key, shared by litellm_key and each entry of litellm_keys."""
+def spend_options():
+    """State, models, budget and rate limits: the options a team and a virtual key have in common."""
     return dict(
-        key_alias=dict(type="str", required=True, no_log=False),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         models=dict(type="list", elements="str"),
         max_budget=dict(type="float"),
@@ -82,6 +81,14 @@ def key_options():
         tpm_limit=dict(type="int"),
         rpm_limit=dict(type="int"),
         max_parallel_requests=dict(type="int"),
+    )
+
+
+def key_options():
+    """The options of one virtual key, shared by litellm_key and each entry of litellm_keys."""
+    return dict(
+        spend_options(),
+        key_alias=dict(type="str", required=True, no_log=False),
         team_id=dict(type="str"),
         metadata=dict(type="dict"),
         guardrails=dict(type="list", elements="str"),

@@ -137,6 +137,7 @@ from ansible_collections.llmaas.platform.plugins.module_utils.litellm import (
     LiteLLMError,
     Reconciler,
     litellm_argument_spec,
+    spend_options,
     valid_duration,
 )
 
@@ -193,13 +194,6 @@ def main():
     argument_spec = litellm_argument_spec(
         team_id=dict(type="str", required=True),
         team_alias=dict(type="str"),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        models=dict(type="list", elements="str"),
-        max_budget=dict(type="float"),
-        budget_duration=dict(type="str"),
-        tpm_limit=dict(type="int"),
-        rpm_limit=dict(type="int"),
-        max_parallel_requests=dict(type="int"),
         members=dict(type="list", elements="dict", options=dict(
             user_id=dict(type="str", required=True),
             role=dict(type="str", choices=["admin", "user"], default="user"),
@@ -207,6 +201,7 @@ def main():
         purge_members=dict(type="bool", default=False),
         metadata=dict(type="dict"),
         blocked=dict(type="bool"),
+        **spend_options()
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params

@@ -1,6 +1,7 @@
 """The observability layer as rendered for both inventories: what it scrapes, records, alerts on and shows."""
 
 import json
+import re
 
 import pytest
 import yaml
@@ -64,6 +65,35 @@ def test_gpu_metrics_source_follows_the_gpu_stack(rendered, inventory, namespace
     assert spec["namespaceSelector"]["matchNames"] == [namespace]
     (endpoint,) = spec["endpoints"]
     assert endpoint["port"] == port and _keeps(endpoint) == [service]
+
+
+# Labels dcgm-exporter sets to the workload that holds the GPU (its Kubernetes pod mapping); a scrape without
+# honorLabels overwrites them with the exporter's own target labels (prometheus-operator Endpoint.honorLabels ->
+# Prometheus honor_labels).
+_DCGM_WORKLOAD_LABELS = {"namespace", "pod", "container"}
+
+
+def _dcgm_queries(tree):
+    """Every dashboard and rule expression over a DCGM_ metric."""
+    exprs = []
+    for cm in tree.objects(kind="ConfigMap", layer="observability"):
+        for text in (cm.get("data") or {}).values():
+            if "DCGM_" in text:
+                exprs += [t["expr"] for panel in json.loads(text).get("panels", []) for t in panel.get("targets", [])
+                          if "DCGM_" in t.get("expr", "")]
+    for rule in tree.objects(kind="PrometheusRule", layer="observability"):
+        exprs += [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"] if "DCGM_" in r["expr"]]
+    return exprs
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_gpu_series_keep_the_workload_labels_the_dashboards_use(rendered, inventory):
+    tree = rendered[inventory]
+    uses = [e for e in _dcgm_queries(tree)
+            if any(re.search(rf"\b{label}\b", e) for label in _DCGM_WORKLOAD_LABELS)]
+    assert uses, "no DCGM query groups by the workload's namespace/pod (the per-pod GPU memory panel)"
+    (endpoint,) = _monitor(tree, "gpu-dcgm-exporter")["spec"]["endpoints"]
+    assert endpoint.get("honorLabels") is True, f"{uses[0]!r} would see the exporter's pod, not the workload's"
 
 
 @pytest.mark.parametrize("inventory", INVENTORIES)

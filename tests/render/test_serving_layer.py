@@ -2,6 +2,10 @@
 and bad input stopped with a clear message before the serving layer is written."""
 
 import copy
+import os
+import pwd
+import shutil
+import subprocess
 
 import pytest
 import yaml
@@ -29,6 +33,38 @@ def vllm_pod_specs(tree):
 
 def vllm_container(spec):
     return spec["containers"][0]
+
+
+def _unknown_uid(preferred):
+    """preferred if this machine has no passwd entry for it (as in the vllm-openai image), else a UID that has none."""
+    uid = preferred
+    while True:
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            return uid
+        uid += 1000000
+
+
+def assert_starts_without_passwd_entry(spec):
+    """Run the real getpass.getuser() (what torch calls at import) as the pod's UID, with no passwd entry for it and
+    the container's environment; and every directory the environment points vLLM, torch or HF at is on a volume."""
+    if os.geteuid() != 0:
+        pytest.skip("switching to the pod's UID needs root")
+    container = vllm_container(spec)
+    env = {e["name"]: e["value"] for e in container.get("env") or [] if "value" in e}
+    uid = _unknown_uid(spec["securityContext"]["runAsUser"])
+    # a system Python the pod's UID may execute (the image's is 3.12; getpass reads the same variables first)
+    python = shutil.which("python3", path="/usr/bin:/bin:/usr/local/bin")
+    if not python:
+        pytest.skip("no system python3 for the pod's UID")
+    proc = subprocess.run([python, "-I", "-S", "-c", "import getpass; print(getpass.getuser())"],
+                          env=dict(env, PATH="/usr/bin:/bin"), user=uid, group=uid, cwd="/",
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, f"getpass.getuser() as UID {uid} fails: {proc.stderr.strip().splitlines()[-1:]}"
+    mounts = [m["mountPath"] for m in container["volumeMounts"]]
+    for name in ("HOME", "HF_HOME", "XDG_CACHE_HOME", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):
+        assert any(env.get(name, "").startswith(m) for m in mounts), f"{name}={env.get(name)!r} is not on a volume"
 
 
 @pytest.mark.parametrize("inventory", ["gke_l4", "vast"])
@@ -92,6 +128,14 @@ def test_probes_port_and_restricted_security(rendered, inventory):
         assert volumes["dshm"]["emptyDir"]["medium"] == "Memory"
         assert volumes["cache"]["persistentVolumeClaim"]["claimName"].endswith("-cache")
         assert spec["priorityClassName"] == "llmaas-serving"
+
+
+@pytest.mark.parametrize("inventory", ["gke_l4", "vast"])
+def test_vllm_starts_as_a_uid_the_image_does_not_know(rendered, inventory):
+    specs = vllm_pod_specs(rendered[inventory])
+    assert specs
+    for spec in specs:
+        assert_starts_without_passwd_entry(spec)
 
 
 @pytest.mark.parametrize("inventory", ["gke_l4", "vast"])
@@ -237,6 +281,7 @@ def test_kserve_modes_render_the_same_pod(tmp_path, inventory, mode):
             "app.kubernetes.io/name": m["name"], "app.kubernetes.io/part-of": "llminferenceservice",
             "kserve.io/component": "workload"}
     (spec,) = vllm_pod_specs(tree)
+    assert_starts_without_passwd_entry(spec)
     container = vllm_container(spec)
     assert container["resources"]["limits"]["nvidia.com/gpu"] == m["gpus"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/health"

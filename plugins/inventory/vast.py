@@ -25,35 +25,22 @@ author:
   - llmaas.platform maintainers (@llmaas)
 extends_documentation_fragment:
   - constructed
+  - llmaas.platform.vast
 options:
   plugin:
     description: Marks this file as a configuration of this plugin.
     type: str
     required: true
     choices: [llmaas.platform.vast]
+  # Descriptions and types come from the llmaas.platform.vast fragment (shared with vast_instance); a plugin
+  # reads its options through the config system, so the environment variables are declared here.
   api_key:
-    description: Vast.ai API key. Prefer the environment variable to writing it in the file.
-    type: str
     env:
       - name: VAST_API_KEY
   api_url:
-    description: Base URL of the Vast API (without C(/api/v0)).
-    type: str
     default: https://console.vast.ai
     env:
       - name: VAST_API_URL
-  timeout:
-    description: Seconds to wait for one HTTP answer.
-    type: int
-    default: 30
-  retries:
-    description: Retries on connection errors, HTTP 429 and 5xx, with exponential backoff.
-    type: int
-    default: 3
-  validate_certs:
-    description: Verify the TLS certificate of O(api_url).
-    type: bool
-    default: true
   labels:
     description: Only instances whose label is one of these.
     type: list

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """One Vast.ai API client for the vast_instance module and the vast inventory plugin.
 
-Built on ansible.module_utils.urls only (no extra Python dependency). Endpoints used, all under
+Built on ansible.module_utils.urls only (no extra Python dependency), through _http.py's retry policy. Endpoints used, all under
 ``<api_url>/api/v0`` (checked against docs.vast.ai "Creating Instances with the API", the
 vast-ai/docs OpenAPI endpoint files and the vast-ai/vast-cli ``vast.py`` source):
 
@@ -20,17 +20,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import socket
 import time
 
 from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.common.text.converters import to_native, to_text
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import urlencode
-from ansible.module_utils.urls import open_url
+from ansible_collections.llmaas.platform.plugins.module_utils._http import HttpUnreachable, RetryingHttp, RetryPolicy
 
 DEFAULT_API_URL = "https://console.vast.ai"
-RETRYABLE_STATUS = frozenset([429, 500, 502, 503, 504])
 
 
 def vast_argument_spec():
@@ -80,10 +77,11 @@ def _error_text(body):
 
 
 class VastClient(object):
-    """Thin JSON client: Bearer auth, bounded retries with exponential backoff on transport errors, 429 and 5xx."""
+    """Thin JSON client: Bearer auth; retries are the collection's one policy (_http.py: 429 and 5xx answers,
+    transport errors, Retry-After, one retry budget per client)."""
 
     def __init__(self, api_key, api_url=None, timeout=30, validate_certs=True, retries=3, backoff=1.0,
-                 sleep=None):
+                 retry_budget=120.0, sleep=None):
         if not api_key:
             raise VastAuthError("No Vast API key: set api_key or the VAST_API_KEY environment variable.")
         self.api_key = api_key
@@ -91,10 +89,8 @@ class VastClient(object):
         if not self.base.endswith("/api/v0"):
             self.base += "/api/v0"
         self.timeout = timeout
-        self.validate_certs = validate_certs
-        self.retries = max(0, int(retries))
-        self.backoff = backoff
-        self._sleep = sleep or time.sleep
+        self.http = RetryingHttp(RetryPolicy(retries, backoff, budget=retry_budget, sleep=sleep or time.sleep),
+                                 timeout=timeout, validate_certs=validate_certs)
 
     @classmethod
     def from_params(cls, params, **kwargs):
@@ -113,7 +109,7 @@ class VastClient(object):
         url = self.base + path
         if query:
             url += "?" + urlencode(query)
-        data = json.dumps(body) if body is not None else None
+        data = json.dumps(body).encode("utf-8") if body is not None else None
         headers = {
             "Authorization": "Bearer %s" % self.api_key,
             "Accept": "application/json",
@@ -121,56 +117,27 @@ class VastClient(object):
         if data is not None:
             headers["Content-Type"] = "application/json"
         what = "%s %s" % (method, path)
-        attempt = 0
-        while True:
-            status, raw, retry_after = None, None, None
-            try:
-                resp = open_url(url, data=data, headers=headers, method=method, timeout=self.timeout,
-                                validate_certs=self.validate_certs, follow_redirects="safe")
-                status = resp.getcode()
-                raw = resp.read()
-            except HTTPError as e:
-                status = e.code
-                try:
-                    raw = e.read()
-                except Exception:  # pragma: no cover - body unreadable
-                    raw = b""
-                retry_after = e.headers.get("Retry-After") if e.headers else None
-            except (URLError, socket.timeout, ConnectionError, OSError) as e:
-                if attempt < self.retries:
-                    self._sleep(self._delay(attempt))
-                    attempt += 1
-                    continue
-                raise VastError("Cannot reach the Vast API at %s (%s) after %d attempt(s): %s"
-                                % (self.base, what, attempt + 1, to_native(e)))
-
-            parsed = self._parse(raw)
-            if 200 <= status < 300:
-                return parsed
-            if status in RETRYABLE_STATUS and attempt < self.retries:
-                self._sleep(self._delay(attempt, retry_after))
-                attempt += 1
-                continue
-            detail = _error_text(parsed)
-            if status in (401, 403):
-                raise VastAuthError(
-                    "Vast API key rejected (HTTP %d on %s)%s. Check api_key / VAST_API_KEY and that the key "
-                    "has the instance read/write permissions." % (status, what, ": " + detail if detail else ""),
-                    status=status, body=parsed)
-            if status == 404:
-                raise VastNotFound("Vast API: not found (HTTP 404 on %s)%s" % (what, ": " + detail if detail else ""),
-                                   status=status, body=parsed)
-            tail = " after %d attempts" % (attempt + 1) if attempt else ""
-            raise VastError("Vast API error HTTP %d on %s%s%s" % (status, what, tail, ": " + detail if detail else ""),
-                            status=status, body=parsed)
-
-    def _delay(self, attempt, retry_after=None):
-        if retry_after:
-            try:
-                return min(float(retry_after), 60.0)
-            except ValueError:
-                pass
-        return min(self.backoff * (2 ** attempt), 30.0)
+        try:
+            answer = self.http.send(method, url, data=data, headers=headers)
+        except HttpUnreachable as e:
+            raise VastError("Cannot reach the Vast API at %s (%s) after %d attempt(s): %s"
+                            % (self.base, what, e.attempts, to_native(e.reason)))
+        status = answer.status
+        parsed = self._parse(answer.body)
+        if 200 <= status < 300:
+            return parsed
+        detail = _error_text(parsed)
+        if status in (401, 403):
+            raise VastAuthError(
+                "Vast API key rejected (HTTP %d on %s)%s. Check api_key / VAST_API_KEY and that the key "
+                "has the instance read/write permissions." % (status, what, ": " + detail if detail else ""),
+                status=status, body=parsed)
+        if status == 404:
+            raise VastNotFound("Vast API: not found (HTTP 404 on %s)%s" % (what, ": " + detail if detail else ""),
+                               status=status, body=parsed)
+        tail = " after %d attempts" % answer.attempts if answer.attempts > 1 else ""
+        raise VastError("Vast API error HTTP %d on %s%s%s" % (status, what, tail, ": " + detail if detail else ""),
+                        status=status, body=parsed)
 
     @staticmethod
     def _parse(raw):

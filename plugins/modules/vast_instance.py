@@ -25,6 +25,8 @@ author:
   - llmaas.platform maintainers (@llmaas)
 extends_documentation_fragment:
   - llmaas.platform.vast
+  - llmaas.platform.attributes
+  - llmaas.platform.attributes.vast_group
 attributes:
   check_mode:
     description: Searches offers and reads instances, but rents and destroys nothing.

@@ -125,9 +125,10 @@ class VastAPIEmulator:
 
     # -- fault injection ---------------------------------------------------------------------------------
 
-    def fail_next(self, status, times=1, path_prefix=""):
+    def fail_next(self, status, times=1, path_prefix="", retry_after=None):
+        """The next `times` requests under path_prefix answer `status` (with a Retry-After header if given)."""
         with self._lock:
-            self._faults.append([status, times, path_prefix])
+            self._faults.append([status, times, path_prefix, retry_after])
 
     def drop_next(self, times=1):
         with self._lock:
@@ -139,10 +140,10 @@ class VastAPIEmulator:
                 self._drops -= 1
                 return "drop"
             for fault in self._faults:
-                status, remaining, prefix = fault
+                status, remaining, prefix, retry_after = fault
                 if remaining > 0 and path.startswith("/api/v0" + prefix):
                     fault[1] -= 1
-                    return status
+                    return status, retry_after
         return None
 
     # -- state -------------------------------------------------------------------------------------------
@@ -322,7 +323,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(2)
             return
         if fault:
-            return self._send(fault, {"success": False, "error": "emulated_fault", "msg": "Injected HTTP %d" % fault})
+            status, retry_after = fault
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            return self._send(status, {"success": False, "error": "emulated_fault", "msg": "Injected HTTP %d" % status},
+                              headers)
         if self.headers.get("Authorization") != "Bearer %s" % self.emulator.api_key:
             return self._send(401, {"success": False, "error": "auth_error", "msg": "Invalid user key (emulator)"})
         try:
@@ -333,11 +337,13 @@ class _Handler(BaseHTTPRequestHandler):
         status, answer = self.emulator.handle(method, parsed.path, parse_qs(parsed.query), body)
         self._send(status, answer)
 
-    def _send(self, status, payload):
+    def _send(self, status, payload, headers=None):
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 

@@ -83,7 +83,7 @@ def test_timeout_not_retried_for_non_idempotent_post(emu, client):
     client.timeout = 0.3
     emu.timeout_next(1, delay=0.8)
     with pytest.raises(LiteLLMTimeout) as err:
-        client.post("/key/generate", {"key_alias": "t"}, retry_timeouts=False)
+        client.post("/key/generate", {"key_alias": "t"}, idempotent=False)
     assert "no answer within 0.3s" in str(err.value)
     assert len(emu.requests_to("/key/generate")) == 1
 
@@ -119,3 +119,41 @@ def test_key_spec_validation_messages():
     assert "tpm_limit must be >= 0" in text
     assert "budget_duration 'soon' is not a LiteLLM duration" in text
     assert "unknown model(s) nope" in text
+
+
+def test_429_honours_retry_after(emu):
+    emu.reset()
+    slept = []
+    client = LiteLLMClient(emu.url, emu.master_key, retries=3, retry_backoff=0.001, sleep=slept.append)
+    emu.fail_next(1, status=429, retry_after=7)
+    assert client.get("/key/list")["keys"] == []
+    assert slept == [7.0]  # the server's delay, not the 0.001 s backoff
+
+
+def test_retry_after_as_http_date():
+    from ansible_collections.llmaas.platform.plugins.module_utils._http import parse_retry_after
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == 10.0
+    assert parse_retry_after("12") == 12.0
+    assert parse_retry_after("soon") is None
+
+
+def test_one_retry_budget_for_the_whole_client(emu):
+    emu.reset()
+    slept = []
+    client = LiteLLMClient(emu.url, emu.master_key, retries=5, retry_backoff=1.0, retry_budget=4.0,
+                           sleep=slept.append)
+    emu.fail_next(100, status=503)
+    for _ in range(3):
+        with pytest.raises(LiteLLMError):
+            client.get("/key/list")
+    # 1 + 2 s fit in the budget, 4 s does not: the later requests are tried once and fail at once
+    assert slept == [1.0, 2.0]
+    assert len(emu.requests_to("/key/list")) == 3 + 2
+
+
+def test_non_idempotent_5xx_is_left_to_the_caller(emu, client):
+    emu.fail_next(1, status=502)
+    with pytest.raises(LiteLLMError) as err:
+        client.post("/key/generate", {"key_alias": "t"}, idempotent=False)
+    assert err.value.status == 502
+    assert len(emu.requests_to("/key/generate")) == 1

@@ -158,6 +158,13 @@ def test_retries_5xx_and_429_then_succeeds(emulator, capsys, no_backoff_sleep):
     assert len(no_backoff_sleep) >= 2
 
 
+def test_429_waits_as_long_as_retry_after_says(emulator, capsys, no_backoff_sleep):
+    emulator.fail_next(429, times=1, path_prefix="/bundles/", retry_after=5)
+    result = run(emulator, capsys)
+    assert result["changed"] is True, result
+    assert no_backoff_sleep[0] == 5.0  # the API's delay, not the 1 s first backoff
+
+
 def test_does_not_retry_client_errors(emulator, capsys, no_backoff_sleep):
     emulator.fail_next(400, times=5, path_prefix="/bundles/")
     result = run(emulator, capsys)

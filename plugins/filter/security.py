@@ -1,9 +1,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""NetworkPolicies of the security layer: default-deny per stack namespace plus the allows docs/layers.md implies.
+"""NetworkPolicies of the security layer: default-deny per stack namespace plus the allows of docs/network.md.
 
 The budget path is forced here: vLLM (port 8000) accepts traffic only from the inference gateway data plane, the
-model's endpoint picker and Prometheus; the inference gateway accepts traffic only from LiteLLM (and Prometheus).
+model's endpoint picker, Prometheus and the benchmark; the inference gateway accepts traffic only from LiteLLM (and
+Prometheus on its metrics port). tests/network/ checks every path with network-config-analyzer.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,7 +19,6 @@ from ansible.errors import AnsibleFilterError
 NS_LABEL = "kubernetes.io/metadata.name"
 REDIS_LABELS = {"app.kubernetes.io/component": "gateway-cache"}
 LITELLM_PORT = 4000
-VLLM_PORT = 8000
 EPP_GRPC_PORT = 9002
 EPP_METRICS_PORT = 9090
 PRESIDIO_PORT = 3000
@@ -104,12 +104,16 @@ def _inference_target(url, dataplane_peers):
 
 
 def security_network_policies(ctx):
-    """All NetworkPolicies of the stack. ctx: namespaces, models, features, inference_url, secrets, settings."""
+    """All NetworkPolicies of the stack. ctx: namespaces, models, features, inference_url, secrets, settings.
+
+    The paths they open are the rows of tests/network/matrix.yml (also the design document, docs/network.md).
+    """
     try:
         ns = ctx["namespaces"]
         models = [m["name"] for m in ctx["models"]]
         features = ctx.get("features") or {}
         settings = ctx["settings"]
+        vllm_port = ctx["serving"]["port"]  # llmaas_contract.serving.port: the one definition of vLLM's port
     except (KeyError, TypeError) as err:
         raise AnsibleFilterError(f"security_network_policies: missing input {err}") from err
 
@@ -117,8 +121,10 @@ def security_network_policies(ctx):
     obs = ns["observability"]
     prometheus = _pods(obs, settings["prometheus_pod_labels"])
     dns = settings["dns"]
+    # kube-dns/CoreDNS pods, plus node-local resolvers that are not pods (GKE NodeLocal DNSCache answers on
+    # 169.254.20.10, GKE Cloud DNS on the metadata server 169.254.169.254): only an ipBlock can allow those.
     dns_rule = {
-        "to": [_pods(dns["namespace"], dns.get("pod_labels") or {})],
+        "to": [_pods(dns["namespace"], dns.get("pod_labels") or {})] + [_cidr(c) for c in dns.get("cidrs") or []],
         "ports": _ports(53, protocol="UDP") + _ports(53),
     }
     apiserver_rule = {
@@ -127,12 +133,16 @@ def security_network_policies(ctx):
     }
 
     dataplane_peers = []
+    picker_peers = []  # the data plane entries that call the endpoint picker (gateways, not the KEDA interceptor)
     dataplane_pod_groups = []
     for entry in settings["dataplane"] or []:
+        peers = [_cidr(c) for c in entry.get("cidrs") or []]
         if entry.get("namespace"):
-            dataplane_peers.append(_pods(entry["namespace"], entry.get("pod_labels") or {}))
+            peers.insert(0, _pods(entry["namespace"], entry.get("pod_labels") or {}))
             dataplane_pod_groups.append(entry)
-        dataplane_peers.extend(_cidr(c) for c in entry.get("cidrs") or [])
+        dataplane_peers.extend(peers)
+        if entry.get("endpoint_picker", True):
+            picker_peers.extend(peers)
     if not dataplane_peers:
         raise AnsibleFilterError("the inference data plane is empty: nothing could reach vLLM")
     pub = settings["public_ingress"]
@@ -149,7 +159,11 @@ def security_network_policies(ctx):
     epp_labels = {"app.kubernetes.io/component": "endpoint-picker"}
     epp_sel = _sel(epp_labels)
     sso = bool(features.get("sso"))
-    sso_proxy_peer = _pods(ns["platform"], {"app.kubernetes.io/component": "sso-proxy"})
+    sso_apps = (settings.get("sso_apps") or []) if sso else []
+    plat = ns["platform"]
+
+    def sso_proxy_labels(app):
+        return {"app.kubernetes.io/name": f"oauth2-proxy-{app['name']}"}
 
     policies = []
     namespaces = list(stack)
@@ -166,29 +180,29 @@ def security_network_policies(ctx):
     # --- serving: vLLM and the endpoint pickers ------------------------------------------------------------
     serving = ns["serving"]
     policies.append(_policy(serving, "vllm-ingress", vllm_sel, ingress=[
-        {"from": dataplane_peers, "ports": _ports(VLLM_PORT)},
-        {"from": [_pods(serving, epp_labels)], "ports": _ports(VLLM_PORT)},
-        {"from": [prometheus], "ports": _ports(VLLM_PORT)},
+        {"from": dataplane_peers, "ports": _ports(vllm_port)},
+        {"from": [_pods(serving, epp_labels)], "ports": _ports(vllm_port)},
+        {"from": [prometheus], "ports": _ports(vllm_port)},
     ]))
     if features.get("benchmark"):
         # The one written exception to the budget path: the operator's benchmark Job (batch priority, serving
         # namespace) measures the model server itself, so it calls vLLM directly; it needs the tokenizer from HF.
         bench_labels = {"app.kubernetes.io/component": "benchmark"}
         policies[-1]["spec"]["ingress"].append(
-            {"from": [_pods(serving, bench_labels)], "ports": _ports(VLLM_PORT)})
+            {"from": [_pods(serving, bench_labels)], "ports": _ports(vllm_port)})
         policies.append(_policy(serving, "benchmark-egress", _sel(bench_labels), egress=[
-            {"to": [_pods(serving, vllm_labels, vllm_expr)], "ports": _ports(VLLM_PORT)},
+            {"to": [_pods(serving, vllm_labels, vllm_expr)], "ports": _ports(vllm_port)},
             {"to": [_cidr(c) for c in settings["model_download_cidrs"]], "ports": _ports(443)},
         ]))
     policies.append(_policy(serving, "vllm-egress", vllm_sel, egress=[
         {"to": [_cidr(c) for c in settings["model_download_cidrs"]], "ports": _ports(443)},
     ]))
     policies.append(_policy(serving, "epp-ingress", epp_sel, ingress=[
-        {"from": dataplane_peers, "ports": _ports(EPP_GRPC_PORT)},
+        {"from": picker_peers, "ports": _ports(EPP_GRPC_PORT)},
         {"from": [prometheus], "ports": _ports(EPP_METRICS_PORT)},
     ]))
     policies.append(_policy(serving, "epp-egress", epp_sel, egress=[
-        {"to": [_pods(serving, vllm_labels, vllm_expr)], "ports": _ports(VLLM_PORT)},
+        {"to": [_pods(serving, vllm_labels, vllm_expr)], "ports": _ports(vllm_port)},
         apiserver_rule,
     ]))
 
@@ -197,21 +211,48 @@ def security_network_policies(ctx):
         if not (entry.get("restrict") or entry["namespace"] in stack):
             continue
         dp_sel = _sel(entry.get("pod_labels") or {})
-        policies.append(_policy(entry["namespace"], "inference-gateway-ingress", dp_sel, ingress=[
-            {"from": [litellm_peer]},
-            {"from": [prometheus]},
-        ]))
-        policies.append(_policy(entry["namespace"], "inference-gateway-egress", dp_sel, egress=[
-            {"to": [_pods(serving, vllm_labels, vllm_expr)], "ports": _ports(VLLM_PORT)},
+        listen = _inference_port(ctx["inference_url"])
+        ingress = [{"from": [litellm_peer], "ports": _ports(listen)}]
+        if entry.get("metrics_port"):
+            ingress.append({"from": [prometheus], "ports": _ports(int(entry["metrics_port"]))})
+        policies.append(_policy(entry["namespace"], "inference-gateway-ingress", dp_sel, ingress=ingress))
+        egress = [
+            {"to": [_pods(serving, vllm_labels, vllm_expr)], "ports": _ports(vllm_port)},
             {"to": [_pods(serving, epp_labels)], "ports": _ports(EPP_GRPC_PORT)},
-            dns_rule,
-        ] + ([{"to": [_ns(entry["control_plane_namespace"])]}] if entry.get("control_plane_namespace") else [])))
+        ]
+        if entry.get("control_plane"):
+            egress.append(_control_plane_rule(entry["control_plane"]))
+        policies.append(_policy(entry["namespace"], "inference-gateway-egress", dp_sel, egress=egress))
+
+    # --- the public edge, where its proxies run in the cluster (agentgateway on Vast) -------------------------
+    gw = ns["gateway"]
+    solver = settings.get("acme_solver") or {}
+    if pub.get("namespace"):
+        edge_sel = _sel(pub.get("pod_labels") or {})
+        edge_in = [
+            # Clients are anywhere: outside addresses, and in-cluster hops such as k3s ServiceLB's svclb pods.
+            {"from": [_cidr("0.0.0.0/0"), {"namespaceSelector": {}}], "ports": _ports(*pub["listen_ports"])},
+        ]
+        if pub.get("metrics_port"):
+            edge_in.append({"from": [prometheus], "ports": _ports(int(pub["metrics_port"]))})
+        policies.append(_policy(pub["namespace"], "edge-ingress", edge_sel, ingress=edge_in))
+        edge_out = [{"to": [litellm_peer], "ports": _ports(LITELLM_PORT)}]
+        if sso:
+            edge_out.append({"to": [_pods(plat, {"app.kubernetes.io/name": "dex"})], "ports": _ports(DEX_PORT)})
+            edge_out.append({"to": [_pods(plat, {"app.kubernetes.io/component": "sso-proxy"})],
+                             "ports": _ports(OAUTH2_PROXY_PORT)})
+        if solver:
+            edge_out.append({"to": [_pods(gw, solver["pod_labels"])], "ports": _ports(int(solver["port"]))})
+        if pub.get("control_plane"):
+            edge_out.append(_control_plane_rule(pub["control_plane"]))
+        policies.append(_policy(pub["namespace"], "edge-egress", edge_sel, egress=edge_out))
+    if solver and public_peers:
+        # cert-manager's HTTP-01 solver pods answer the ACME challenge that comes in through the edge.
+        policies.append(_policy(gw, "acme-solver-ingress", _sel(solver["pod_labels"]), ingress=[
+            {"from": public_peers, "ports": _ports(int(solver["port"]))}]))
 
     # --- gateway: LiteLLM, Postgres, Redis -----------------------------------------------------------------
-    gw = ns["gateway"]
     litellm_from = [{"from": public_peers, "ports": _ports(LITELLM_PORT)}] if public_peers else []
-    if sso:
-        litellm_from.append({"from": [sso_proxy_peer], "ports": _ports(LITELLM_PORT)})
     litellm_from.append({"from": [prometheus], "ports": _ports(LITELLM_PORT)})
     policies.append(_policy(gw, "litellm-ingress", _sel(litellm_labels), ingress=litellm_from))
     litellm_to = [
@@ -226,12 +267,12 @@ def security_network_policies(ctx):
     policies.append(_policy(gw, "litellm-egress", _sel(litellm_labels), egress=litellm_to))
 
     pg_expr = [{"key": "cnpg.io/cluster", "operator": "Exists"}]
+    cnpg = settings["cnpg_operator"]
     policies.append(_policy(gw, "postgres", _sel(expressions=pg_expr), ingress=[
         {"from": [_pods(gw, litellm_labels)], "ports": _ports(POSTGRES_PORT)},
-        # Replication between instances, and the operator's status/metrics probes.
+        # Replication between instances, and the operator's status probes (instance manager on :8000).
         {"from": [_pods(gw, expressions=pg_expr)], "ports": _ports(POSTGRES_PORT, 8000)},
-        {"from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {
-            "app.kubernetes.io/name": "cloudnative-pg"}}}], "ports": _ports(8000)},
+        {"from": [_pods(cnpg["namespace"], cnpg["pod_labels"])], "ports": _ports(8000)},
         {"from": [prometheus], "ports": _ports(9187)},
     ], egress=[
         {"to": [_pods(gw, expressions=pg_expr)], "ports": _ports(POSTGRES_PORT, 8000)},
@@ -240,26 +281,28 @@ def security_network_policies(ctx):
     redis_sel = _sel(REDIS_LABELS)
     policies.append(_policy(gw, "redis-ingress", redis_sel, ingress=[
         {"from": [_pods(gw, litellm_labels)], "ports": _ports(REDIS_PORT)},
-        {"from": [prometheus]},
     ]))
 
-    # --- observability: Prometheus scrapes everything, Grafana behind the SSO proxy --------------------------
+    # --- observability: Prometheus scrapes everything; KEDA's operator queries it ----------------------------
     obs_in = [{"from": [{"podSelector": {}}]}]
-    if sso:
-        obs_in.append({"from": [sso_proxy_peer]})
+    clients = settings.get("prometheus_clients") or []
+    if clients:
+        obs_in.append({"from": [_pods(c["namespace"], c["pod_labels"]) for c in clients],
+                       "ports": _ports(int(settings["prometheus_port"]))})
     if settings.get("webhook_ports"):
-        obs_in.append({"ports": _ports(*settings["webhook_ports"])})
+        # The API server calls the Prometheus operator's admission webhook; it is not a pod, only an address.
+        policies.append(_policy(obs, "prometheus-operator-webhook", _sel(settings["webhook_pod_labels"]), ingress=[
+            {"from": [_cidr(c) for c in settings["apiserver_cidrs"]], "ports": _ports(*settings["webhook_ports"])}]))
     policies.append(_policy(obs, "observability-ingress", {}, ingress=obs_in))
     # Scrape targets live in every namespace and on the nodes; alert receivers are outside the cluster.
     policies.append(_policy(obs, "observability-egress", {}, egress=[{}]))
 
-    # --- platform: Dex and the oauth2-proxies (SSO) ---------------------------------------------------------
+    # --- platform: Dex and the oauth2-proxies (SSO); each proxy reaches only its own UI ----------------------
     if sso:
-        plat = ns["platform"]
         dex_sel = _sel({"app.kubernetes.io/name": "dex"})
+        proxy_peer = _pods(plat, {"app.kubernetes.io/component": "sso-proxy"})
         policies.append(_policy(plat, "dex-ingress", dex_sel, ingress=[
-            {"from": public_peers + [sso_proxy_peer], "ports": _ports(DEX_PORT)} if public_peers
-            else {"from": [sso_proxy_peer], "ports": _ports(DEX_PORT)},
+            {"from": public_peers + [proxy_peer], "ports": _ports(DEX_PORT)},
             {"from": [prometheus], "ports": _ports(5558)},
         ]))
         # The upstream identity provider (GitHub, Google...) is on the internet.
@@ -268,14 +311,31 @@ def security_network_policies(ctx):
         ingress = [{"from": public_peers, "ports": _ports(OAUTH2_PROXY_PORT)}] if public_peers else []
         ingress.append({"from": [prometheus], "ports": _ports(44180)})
         policies.append(_policy(plat, "sso-proxy-ingress", proxy_sel, ingress=ingress))
-        egress = [{"to": [_pods(plat, {"app.kubernetes.io/name": "dex"})], "ports": _ports(DEX_PORT)},
-                  # OIDC discovery and token calls go to the public issuer URL.
-                  {"ports": _ports(443)}]
-        for app in settings.get("sso_apps") or []:
-            egress.append({"to": [_pods(app["namespace"], app.get("pod_labels") or {})],
-                           "ports": _ports(int(app["port"]))})
-        policies.append(_policy(plat, "sso-proxy-egress", proxy_sel, egress=egress))
+        # OIDC discovery and token calls go to the public issuer URL (through the edge) and to Dex.
+        policies.append(_policy(plat, "sso-proxy-egress", proxy_sel, egress=[
+            {"to": [_pods(plat, {"app.kubernetes.io/name": "dex"})], "ports": _ports(DEX_PORT)},
+            {"ports": _ports(443)},
+        ]))
+        for app in sso_apps:
+            proxy = _sel(sso_proxy_labels(app))
+            app_peer = _pods(app["namespace"], app.get("pod_labels") or {})
+            policies.append(_policy(plat, f"sso-proxy-{app['name']}-egress", proxy, egress=[
+                {"to": [app_peer], "ports": _ports(int(app["port"]))}]))
+            policies.append(_policy(app["namespace"], f"sso-{app['name']}-ingress",
+                                    _sel(app.get("pod_labels") or {}), ingress=[
+                {"from": [_pods(plat, sso_proxy_labels(app))], "ports": _ports(int(app["port"]))}]))
     return policies
+
+
+def _control_plane_rule(control_plane):
+    """Egress to the controller that serves a proxy its configuration over xDS."""
+    return {"to": [_pods(control_plane["namespace"], control_plane.get("pod_labels") or {})],
+            "ports": _ports(int(control_plane["port"]))}
+
+
+def _inference_port(url):
+    parsed = urlparse(str(url))
+    return parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
 def invalid_cidrs(values):

@@ -1,0 +1,65 @@
+"""The connectivity matrix (tests/network/matrix.yml) holds for both rendered inventories, as computed by the real
+NetworkPolicy analyser network-config-analyzer on the rendered policies, workloads and upstream-made pods."""
+
+import pytest
+
+from render.conftest import INVENTORIES
+from render.security_helpers import load_inventory
+
+from .analyzer import analyse
+from .matrix import failed_only, failed_outside, failed_rows, load
+
+
+@pytest.fixture(scope="module")
+def networks(rendered, tmp_path_factory):
+    return {inv: analyse(rendered[inv], tmp_path_factory.mktemp(f"nca-{inv}")) for inv in INVENTORIES}
+
+
+def _stack(inventory):
+    return {v for k, v in load_inventory(inventory)["llmaas_namespaces"].items() if k != "argocd"}
+
+
+def _report(failures, networks, inventory):
+    return f"{inventory}: {len(failures)} rows contradicted by nca:\n" + "\n".join(failures)
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_every_endpoint_of_the_matrix_is_in_the_model(networks, inventory):
+    """A row about a pod that is not rendered (or not cited upstream) would hold vacuously: refuse it."""
+    matrix = load()
+    pods = {f"{p['namespace']}/{p['name']}" for p in networks[inventory].pods}
+    applies = [r for kind in ("allow", "deny", "only") for r in matrix[kind]
+               if inventory in r.get("inventories", [inventory])]
+    used = {r[k] for r in applies for k in ("from", "to") if isinstance(r[k], str)}
+    missing = []
+    for name in sorted(used - {"all-pods"}):
+        spec = matrix["endpoints"][name]
+        if "pod" in spec:
+            pod = spec["pod"][inventory] if isinstance(spec["pod"], dict) else spec["pod"]
+            if f"{spec['namespace']}/{pod}" not in pods:
+                missing.append(f"{name} ({spec['namespace']}/{pod})")
+    assert not missing, f"{inventory}: matrix endpoints not in the model: {missing}"
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_required_paths_are_open(networks, inventory):
+    failures = failed_rows(load(), networks[inventory], inventory, "allow")
+    assert not failures, _report(failures, networks, inventory)
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_forbidden_paths_are_closed(networks, inventory):
+    failures = failed_rows(load(), networks[inventory], inventory, "deny")
+    assert not failures, _report(failures, networks, inventory)
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_only_the_listed_callers_reach_models_pickers_postgres_and_the_inference_gateway(networks, inventory):
+    failures = failed_only(load(), networks[inventory], inventory)
+    assert not failures, _report(failures, networks, inventory)
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_from_outside_only_the_edge_is_reachable(networks, inventory):
+    failures = failed_outside(load(), networks[inventory], inventory, _stack(inventory))
+    assert not failures, _report(failures, networks, inventory)

@@ -51,7 +51,8 @@ def test_endpoint_picker_per_model(rendered, inventory):
         assert args[args.index("--metrics-port") + 1] == "9090"
         assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
             "grpc": 9002, "grpc-health": 9003, "metrics": 9090}
-        assert container["readinessProbe"]["grpc"] == {"port": 9003, "service": "inference-extension"}
+        health = "readiness" if dep["spec"]["replicas"] > 1 else "inference-extension"
+        assert container["readinessProbe"]["grpc"] == {"port": 9003, "service": health}
         assert container["image"].startswith("registry.k8s.io/gateway-api-inference-extension/epp:v1.5.0")
         sc = container["securityContext"]
         assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"]
@@ -78,6 +79,61 @@ def test_inference_objective_per_tier(rendered, inventory):
         assert by_tier["fim"] > by_tier["chat"] > by_tier["agent"], "autocompletion is the most latency-sensitive"
 
 
+# Feature gates the EPP registers at GIE v1.5.0 (cmd/epp/runner/runner.go parseConfigurationPhaseOne;
+# pkg/epp/flowcontrol/config.go FeatureGate, pkg/epp/datalayer/factory.go); an unknown one stops it at start
+# (pkg/epp/config/loader/validation.go validateFeatureGates).
+EPP_FEATURE_GATES = {"flowControl", "dataLayer", "enableLegacyMetrics"}
+
+
+@pytest.mark.parametrize("inventory", BOTH)
+def test_tier_priorities_reach_a_picker_that_orders_by_them(rendered, inventory):
+    """GIE v1.5.0 orders requests by InferenceObjective priority only in its flow control layer (feature gate
+    flowControl, read from the config's featureGates); otherwise the legacy admission controller only sheds
+    priority < 0, and fim/chat/agent are served alike."""
+    tree = rendered[inventory]
+    for pool in tree.objects(kind="InferencePool", layer="routing"):
+        name = pool["metadata"]["name"]
+        priorities = {o["spec"]["priority"] for o in tree.objects(kind="InferenceObjective", layer="routing")
+                      if o["spec"]["poolRef"]["name"] == name}
+        if len(priorities) < 2:
+            continue
+        picker = pool["spec"]["endpointPickerRef"]["name"]
+        dep = tree.one("Deployment", picker, layer="routing")
+        config_map = next(v["configMap"]["name"] for v in dep["spec"]["template"]["spec"]["volumes"]
+                          if "configMap" in v)
+        config = yaml.safe_load(tree.one("ConfigMap", config_map, layer="routing")["data"]["config.yaml"])
+        gates = config.get("featureGates") or []
+        assert "flowControl" in gates, f"{name}: priorities {sorted(priorities)} without flow control order nothing"
+        assert set(gates) <= EPP_FEATURE_GATES, f"{name}: the EPP refuses unknown gates {set(gates) - EPP_FEATURE_GATES}"
+
+
+@pytest.mark.parametrize("inventory", BOTH)
+def test_a_fail_close_pool_survives_a_picker_restart_in_prod(rendered, inventory):
+    """FailClose with one picker makes every picker restart an outage: the prod profile runs upstream's HA form."""
+    tree = rendered[inventory]
+    prod = INVENTORY[inventory]["llmaas_profile"] == "prod"
+    for pool in tree.objects(kind="InferencePool", layer="routing"):
+        picker = pool["spec"]["endpointPickerRef"]["name"]
+        dep = tree.one("Deployment", picker, layer="routing")
+        replicas = dep["spec"]["replicas"]
+        if not prod:
+            assert replicas == 1
+            continue
+        assert pool["spec"]["endpointPickerRef"].get("failureMode", "FailClose") == "FailClose"
+        assert replicas >= 2
+        (container,) = dep["spec"]["template"]["spec"]["containers"]
+        assert "--ha-enable-leader-election" in container["args"]
+        assert container["readinessProbe"]["grpc"]["service"] == "readiness", "only the leader may be Ready"
+        assert container["livenessProbe"]["grpc"]["service"] == "liveness"
+        assert dep["spec"]["strategy"] == {"type": "Recreate"}
+        # controller-runtime's lease lock gets, creates and updates a Lease in the pool's namespace
+        role = tree.one("Role", dep["spec"]["template"]["spec"]["serviceAccountName"], layer="routing")
+        assert role["metadata"]["namespace"] == pool["metadata"]["namespace"]
+        lease_verbs = {v for r in role["rules"] if "leases" in r["resources"]
+                       and "coordination.k8s.io" in r["apiGroups"] for v in r["verbs"]}
+        assert {"get", "create", "update"} <= lease_verbs
+
+
 def test_gateway_per_substrate(rendered):
     gke = rendered["gke_l4"].one("Gateway", "llmaas-inference", layer="routing")
     assert gke["metadata"]["namespace"] == "llm-routing"
@@ -95,7 +151,7 @@ def test_gateway_per_substrate(rendered):
     host = INVENTORY["vast"]["llmaas_inference_url"].split("//")[1].split(".")[0]
     assert host == vast["metadata"]["name"]
     apps = {a["metadata"]["name"]: a for a in vast_tree.objects(kind="Application", layer="routing")}
-    assert {"gie-crds", "gateway-api-crds", "agentgateway-crds", "agentgateway"} <= set(apps)
+    assert {"gie-crds", "agentgateway-crds", "agentgateway"} <= set(apps)
     assert apps["agentgateway"]["spec"]["source"]["helm"]["valuesObject"] == {"inferenceExtension": {"enabled": True}}
     assert apps["gie-crds"]["spec"]["source"]["path"] == "config/crd"
     assert not rendered["gke_l4"].objects(kind="GatewayClass")

@@ -20,6 +20,7 @@ except ImportError:  # pragma: no cover - older cores trust every string
         return value
 
 
+from ansible_collections.llmaas.platform.plugins.action.contract import check_inventory
 from ansible_collections.llmaas.platform.plugins.plugin_utils.manifests import (
     HEADER_PREFIX,
     apply_order,
@@ -56,6 +57,9 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        if "llmaas_contract" not in task_vars:
+            # a layer role used without preflight: check what this layer reads, then render with the contract
+            task_vars = dict(task_vars, llmaas_contract=check_inventory(self, task_vars, [args["name"]]))
         self._defaults_from_inventory(args, task_vars)
 
         objects = []
@@ -76,8 +80,11 @@ class ActionModule(ActionBase):
         else:
             result.update(self._apply(args, objects, task_vars))
 
+        # What this play delivered, for the summary at the end of site.yml (the app-of-apps reads the registry).
         layers = [layer for layer in task_vars.get("llmaas_layers", []) if layer.get("name") != args["name"]]
-        layers.append({"name": args["name"], "wave": args["wave"]})
+        layers.append({"name": args["name"], "wave": args["wave"], "objects": result.get("objects", 0),
+                       "files": result.get("files", 0), "written": result.get("written", []),
+                       "removed": result.get("removed", []), "path": result.get("path", "")})
         result["ansible_facts"] = {"llmaas_layers": sorted(layers, key=lambda layer: (layer["wave"], layer["name"]))}
         return result
 
@@ -86,13 +93,12 @@ class ActionModule(ActionBase):
     @staticmethod
     def _defaults_from_inventory(args, task_vars):
         """Fill unset options from the inventory's shared variables, so roles pass only what is theirs."""
-        gitops = task_vars.get("llmaas_gitops") or {}
-        namespaces = task_vars.get("llmaas_namespaces") or {}
+        contract = task_vars["llmaas_contract"]
         fallbacks = {
-            "delivery": task_vars.get("llmaas_delivery", "render"),
-            "render_dir": task_vars.get("llmaas_render_dir"),
-            "argocd_namespace": namespaces.get("argocd", "argocd"),
-            "argocd_project": gitops.get("project", "default"),
+            "delivery": contract["delivery"],
+            "render_dir": contract["render_dir"],
+            "argocd_namespace": contract["argocd"]["namespace"],
+            "argocd_project": contract["argocd"]["project"],
             "apply_components": task_vars.get("llmaas_apply_components", True),
             "kubeconfig": task_vars.get("llmaas_kubeconfig"),
             "context": task_vars.get("llmaas_kube_context"),
@@ -163,6 +169,10 @@ class ActionModule(ActionBase):
                         content = handle.read()
                     if content.startswith(HEADER_PREFIX):
                         existing[entry] = content
+                    elif entry in wanted:  # preflight refuses this too; never overwrite a file we did not write
+                        raise AnsibleActionFail(
+                            f"layer {args['name']!r}: {path} exists without the 'Rendered by llmaas.platform' header;"
+                            " move it out of the layer folder (it was not overwritten)")
 
         written, removed, diffs = [], [], []
         for entry, content in sorted(wanted.items()):
@@ -185,6 +195,7 @@ class ActionModule(ActionBase):
             "layer": args["name"],
             "path": layer_dir,
             "objects": len(objects),
+            "files": len(wanted),
             "written": written,
             "removed": removed,
         }
@@ -263,8 +274,19 @@ class ActionModule(ActionBase):
     def _module(self, name, task_vars, module_args, what):
         res = self._execute_module(module_name=name, module_args=module_args, task_vars=task_vars)
         if res.get("failed"):
-            raise AnsibleActionFail(f"applying {what} failed: {res.get('msg', res)}")
+            raise AnsibleActionFail(f"applying {what} failed: {_failure_message(res)}")
         return res
+
+
+def _failure_message(res):
+    """The one line a person needs from a failed module result (never the whole result dict)."""
+    error = res.get("error") if isinstance(res.get("error"), dict) else {}
+    for text in (res.get("msg"), error.get("msg"), res.get("stderr"), res.get("module_stderr"),
+                 res.get("exception")):
+        if text:
+            lines = [line for line in str(text).strip().splitlines() if line.strip()]
+            return lines[-1] if len(lines) > 3 else " ".join(lines)
+    return "the module failed without a message"
 
 
 def _chart_ref(component):

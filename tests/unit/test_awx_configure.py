@@ -49,7 +49,7 @@ def _play_vars(playbook):
 
 
 PREFLIGHT = yaml.safe_load((ROOT / "roles/preflight/meta/argument_specs.yml").read_text())
-PREFLIGHT_OPTIONS = PREFLIGHT["argument_specs"]["main"]["options"]
+PREFLIGHT_OPTIONS = PREFLIGHT["argument_specs"]["inventory"]["options"]
 FEATURES = PREFLIGHT_OPTIONS["llmaas_features"]["options"]
 
 

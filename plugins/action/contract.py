@@ -1,0 +1,170 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Check the whole inventory in one pass and publish the platform contract (fact llmaas_contract)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.plugins.action import ActionBase
+
+try:  # ansible-core >= 2.19 only templates strings explicitly marked as trusted templates
+    from ansible.template import trust_as_template
+except ImportError:  # pragma: no cover - older cores trust every string
+
+    def trust_as_template(value):
+        return value
+
+
+from ansible_collections.llmaas.platform.plugins.plugin_utils import contract as platform
+from ansible_collections.llmaas.platform.plugins.plugin_utils.manifests import HEADER_PREFIX
+
+ARGUMENT_SPEC = {
+    # Layers whose own rules run (default: every enabled layer). A layer role used on its own checks itself.
+    "layers": {"type": "list", "elements": "str"},
+}
+
+
+def _trusted(value):
+    """Role defaults read from disk are the collection's own templates: mark their strings as such."""
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return {k: _trusted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_trusted(v) for v in value]
+    return value
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        found = check_inventory(self, task_vars, args["layers"])
+        result["changed"] = False
+        if args["layers"] is None:  # a check of some layers only does not stand for the whole contract
+            result["ansible_facts"] = {
+                "llmaas_contract": found,
+                # every layer reads the completed switches under their usual name
+                "llmaas_features": found["features"],
+            }
+        result["msg"] = (f"inventory accepted: {len(found['models'])} models, layers "
+                         + ", ".join(la["name"] for la in found["layers"] if la["enabled"]))
+        return result
+
+
+def check_inventory(action, task_vars, layers=None):
+    """The contract for the play's variables, or AnsibleActionFail listing every refusal (the layer action calls
+    this too when a layer role runs without preflight)."""
+    unknown = sorted(set(layers or []) - set(platform.LAYER_BY_NAME))
+    if unknown:
+        raise AnsibleActionFail(f"contract: unknown layers {unknown}; allowed: {sorted(platform.LAYER_BY_NAME)}")
+
+    # Role variables: the inventory's value where it sets one, else the role default, templated with all
+    # of them in view (defaults refer to shared variables and to each other).
+    available = dict(task_vars)
+    for layer in platform.LAYERS:
+        for name, value in platform.role_defaults(layer["role"]).items():
+            if name not in available:
+                available[name] = _trusted(value)
+    templar = action._templar.copy_with_new_env(available_variables=available)
+
+    errors = []
+    shared = {}
+    for name in [n for n in task_vars if isinstance(n, str) and n.startswith("llmaas_")]:
+        shared[name] = _value(templar, name, available, errors)
+    if errors:
+        raise AnsibleActionFail(_refusal(errors))
+    inventory_names, extra_names = _inventory_names(action, task_vars)
+    retired = [n for n in platform.RETIRED if n in task_vars]
+    try:  # the shared values first: role defaults are computed from them
+        platform.check_shared(shared, inventory_names, extra_names, retired)
+    except platform.ContractError as err:
+        raise AnsibleActionFail(_refusal(err.errors)) from None
+    role_vars = {}
+    for layer in platform.LAYERS:
+        role = layer["role"]
+        role_vars[role] = {n: _value(templar, n, available, errors)
+                           for n in platform.role_spec(role) if n in available}
+    if errors:
+        raise AnsibleActionFail(_refusal(errors))
+
+    render_dir = shared.get("llmaas_render_dir")
+    tree, tree_errors = {}, []
+    if shared.get("llmaas_delivery", "render") == "render" and isinstance(render_dir, str) and render_dir:
+        tree_errors, tree = platform.scan_tree(render_dir, HEADER_PREFIX)
+    try:
+        found = platform.build(shared, role_vars, layers=layers, inventory_names=inventory_names,
+                               extra_names=extra_names, existing_tree=tree, retired_given=retired)
+    except platform.ContractError as err:
+        raise AnsibleActionFail(_refusal(tree_errors + err.errors)) from None
+    errors = tree_errors + _filter_checks(found, role_vars, shared, layers)
+    if found["delivery"] == "render" and layers is None:
+        errors += platform.gitops_path_rules(render_dir, found["gitops"]["path"])
+    if errors:
+        raise AnsibleActionFail(_refusal(errors))
+    return found
+
+
+def _refusal(errors):
+    lines = list(dict.fromkeys(errors))
+    return (f"the inventory was refused ({len(lines)} problem{'s' if len(lines) > 1 else ''}, nothing was "
+            "written):\n- " + "\n- ".join(lines))
+
+
+def _value(templar, name, available, errors):
+    try:
+        return templar.template(available[name])
+    except AnsibleError as err:
+        errors.append(f"{name}: cannot be evaluated ({getattr(err, 'message', None) or err})")
+        return None
+
+
+def _inventory_names(action, task_vars):
+    """Names the inventory sets and names given with -e (pinned versions may come only from the latter)."""
+    manager = action._task.get_variable_manager()
+    if manager is None:
+        return (), ()
+    try:
+        host = manager._inventory.get_host(task_vars.get("inventory_hostname"))
+        inventory = manager.get_vars(host=host, include_hostvars=False, include_delegate_to=False)
+        return [n for n in platform.PINNED if n in inventory], list(manager.extra_vars)
+    except Exception:  # noqa: BLE001 - best effort: without the inventory view this one check is skipped
+        return (), ()
+
+
+def _filter_checks(found, role_vars, shared, layers):
+    """Rules that live in the filters which build the objects: run them now, before anything is written."""
+    from ansible_collections.llmaas.platform.plugins.filter.gpu import gke_gpu_node_pool
+    from ansible_collections.llmaas.platform.plugins.filter.guardrails import litellm_guardrails
+    from ansible_collections.llmaas.platform.plugins.filter.vllm import vllm_args
+
+    checked = set(layers) if layers is not None else {la["name"] for la in found["layers"] if la["enabled"]}
+    errors = []
+
+    def attempt(call):
+        try:
+            call()
+        except Exception as err:  # noqa: BLE001 - the filters raise AnsibleFilterError with a full message
+            errors.append(getattr(err, "message", None) or str(err))
+
+    if "serving" in checked:
+        for model in shared["llmaas_models"]:
+            attempt(lambda m=model: vllm_args(m, port=found["serving"]["port"]))
+    if "gpu" in checked and shared["llmaas_substrate"] == "gke":
+        g = role_vars["gpu_node"]
+        settings = {k: g.get(f"gpu_node_{k}") for k in (
+            "min_nodes", "max_nodes", "spot", "driver_version", "image_type", "disk_size_gb", "disk_type",
+            "auto_upgrade", "service_account", "labels", "machine_type")}
+        settings["name"] = g.get("gpu_node_pool_name")
+        attempt(lambda: gke_gpu_node_pool(shared["llmaas_gpu"], settings, shared["llmaas_cluster_name"],
+                                          shared.get("llmaas_gcp")))
+    if "guardrails" in checked and found["features"]["guardrails"]:
+        attempt(lambda: litellm_guardrails(found["namespaces"], shared.get("llmaas_guardrails") or {},
+                                           shared["llmaas_profile"]))
+    return errors

@@ -1,0 +1,49 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A shared llmaas_* value with the contract's defaults filled, for plays that run without preflight."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.llmaas.platform.plugins.plugin_utils import contract
+
+
+def shared_defaults(value, name):
+    """value of the shared variable `name`, checked and completed with the defaults of the preflight spec."""
+    spec = contract.role_spec("preflight", "inventory")
+    if name not in spec:
+        raise AnsibleFilterError(f"shared_defaults: {name!r} is not a shared variable; known: {sorted(spec)}")
+    errors = []
+    out = contract.normalise(value, spec[name], name, errors)
+    if errors:
+        raise AnsibleFilterError("; ".join(errors))
+    return out
+
+
+def delivery_summary(layers, found, check_mode=False):
+    """Lines for a person at the end of site.yml: per layer what changed, where the tree is, the next command."""
+    lines = []
+    if found["delivery"] == "render":
+        verb = "would write" if check_mode else "written"
+        for layer in layers:
+            written, removed = len(layer.get("written") or []), len(layer.get("removed") or [])
+            unchanged = max(layer.get("files", 0) - written, 0)
+            lines.append(f"{layer['name']:<14} {verb} {written:>3}, unchanged {unchanged:>3}, removed {removed:>3}")
+        tree = found["render_dir"]
+        root = f"{tree}/argocd/application-{found.get('cluster_name', '')}-root.yaml"
+        lines.append(f"tree: {tree}")
+        lines.append(f"next: commit {tree} to {found['gitops']['repo_url']} at path {found['gitops']['path']} "
+                     f"(revision {found['gitops']['revision']}), then once: kubectl apply -f {root}")
+    else:
+        for layer in layers:
+            lines.append(f"{layer['name']:<14} applied {layer.get('objects', 0):>3} objects")
+        lines.append("next: ansible-playbook -i <inventory> playbooks/tenants.yml (teams and keys)")
+    return lines
+
+
+class FilterModule:
+    def filters(self):
+        return {"shared_defaults": shared_defaults, "delivery_summary": delivery_summary}

@@ -5,12 +5,13 @@
 
 Contents:
 - ``litellm_argument_spec(**module_options)``: the shared connection options merged with a module's own.
-- ``LiteLLMClient``: JSON over HTTP with the master key, retries with exponential backoff on connection
-  errors, timeouts and 5xx answers (never on 4xx), both LiteLLM error shapes turned into one message.
+- ``LiteLLMClient``: JSON over HTTP with the master key, the collection's one retry policy (_http.py: 429,
+  5xx, connection errors and timeouts, Retry-After, one budget per run), both LiteLLM error shapes turned into
+  one message; ``LiteLLMUnavailable`` when the gateway is down.
 - ``Reconciler``: the read -> compare -> write core (present/absent) that sets changed and diff and does
   nothing in check mode.
 - key helpers shared by litellm_key, litellm_keys and litellm_key_info (validation, desired state,
-  comparison where LiteLLM really stores each field).
+  comparison where LiteLLM really stores each field); the reconcile and delivery core is _key_fleet.py.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,16 +22,24 @@ import ast
 import json
 import math
 import re
-import socket
 import time
 
 from ansible.module_utils.basic import env_fallback
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import urlencode
-from ansible.module_utils.urls import Request, make_context
+from ansible_collections.llmaas.platform.plugins.module_utils._http import (
+    RETRYABLE_STATUS,
+    HttpUnreachable,
+    RetryingHttp,
+    RetryPolicy,
+)
 
 MANAGED_BY_KEY = "managed-by"
 MANAGED_BY_VALUE = "llmaas.platform"
+# Our other entries in a key's metadata (see _key_fleet.py): the last on-demand rotation applied, and when the
+# current value was issued.
+ROTATION_KEY = "rotation"
+ROTATED_AT_KEY = "rotated-at"
+RESERVED_METADATA = (MANAGED_BY_KEY, ROTATION_KEY, ROTATED_AT_KEY)
 
 # LiteLLM copies these request fields into the key's metadata instead of its own columns
 # (LiteLLM_ManagementEndpoint_MetadataFields[_Premium] in litellm/proxy/_types.py).
@@ -66,6 +75,7 @@ def litellm_argument_spec(**module_options):
         timeout=dict(type="float", default=30.0),
         retries=dict(type="int", default=3),
         retry_backoff=dict(type="float", default=1.0),
+        retry_budget=dict(type="float", default=60.0),
     )
     spec.update(module_options)
     return spec
@@ -94,6 +104,26 @@ def key_options():
         guardrails=dict(type="list", elements="str"),
         duration=dict(type="str"),
         blocked=dict(type="bool"),
+        rotation=dict(type="str", no_log=False),
+    )
+
+
+def delivery_options():
+    """Where created key values go and how keys rotate (documented in the litellm.delivery doc fragment)."""
+    return dict(
+        delivery=dict(type="dict", options=dict(
+            mode=dict(type="str", choices=["file", "secret"], default="file"),
+            path=dict(type="path"),
+            namespace=dict(type="str"),
+            secret_prefix=dict(type="str", default="litellm-key-"),
+            api_base=dict(type="str"),
+            kubeconfig=dict(type="path"),
+            context=dict(type="str"),
+        ), required_if=[("mode", "file", ["path"]), ("mode", "secret", ["namespace"])]),
+        missing_value=dict(type="str", choices=["fail", "regenerate"], default="fail"),
+        rotate_after=dict(type="str"),
+        rotation_method=dict(type="str", choices=["auto", "regenerate", "recreate"], default="auto"),
+        grace_period=dict(type="str"),
     )
 
 
@@ -118,7 +148,11 @@ class LiteLLMError(Exception):
         super(LiteLLMError, self).__init__(text)
 
 
-class LiteLLMTimeout(LiteLLMError):
+class LiteLLMUnavailable(LiteLLMError):
+    """The gateway is down or overloaded (no answer, 429 or 5xx after the retries the budget allowed)."""
+
+
+class LiteLLMTimeout(LiteLLMUnavailable):
     """The request was sent but no answer came in time: the server may have applied it."""
 
 
@@ -166,26 +200,30 @@ def parse_error_body(raw):
 
 
 class LiteLLMClient:
-    """JSON client for the LiteLLM management API, authenticated with the master key."""
+    """JSON client for the LiteLLM management API, authenticated with the master key.
+
+    Transport and retries are the collection's one policy (_http.RetryingHttp): 429 and 5xx answers,
+    connection errors and timeouts are retried within one retry budget for the client's whole life.
+    """
 
     def __init__(self, api_url, master_key, validate_certs=True, timeout=30.0, retries=3, retry_backoff=1.0,
-                 sleep=time.sleep):
+                 retry_budget=60.0, sleep=time.sleep):
         self.base = api_url.rstrip("/")
         self.master_key = master_key
-        self.validate_certs = validate_certs
-        self.timeout = timeout
-        self.retries = max(0, retries)
-        self.retry_backoff = max(0.0, retry_backoff)
-        self._sleep = sleep
-        self.requests_sent = 0
-        self._context = None
+        self.http = RetryingHttp(RetryPolicy(retries, retry_backoff, retry_budget, sleep=sleep), timeout=timeout,
+                                 validate_certs=validate_certs)
 
     @property
-    def ssl_context(self):
-        # built once: loading the CA store costs ~50 ms, which open_url would otherwise pay on every request
-        if self._context is None:
-            self._context = make_context(validate_certs=self.validate_certs)
-        return self._context
+    def requests_sent(self):
+        return self.http.requests_sent
+
+    @property
+    def timeout(self):
+        return self.http.timeout
+
+    @timeout.setter
+    def timeout(self, seconds):
+        self.http.timeout = seconds
 
     @classmethod
     def from_module(cls, module):
@@ -195,19 +233,18 @@ class LiteLLMClient:
         if not params.get("master_key"):
             module.fail_json(msg="master_key is required: set the option or the LITELLM_MASTER_KEY environment "
                                  "variable")
-        if params["retries"] < 0 or params["timeout"] <= 0 or params["retry_backoff"] < 0:
-            module.fail_json(msg="retries and retry_backoff must be >= 0 and timeout > 0")
+        if params["retries"] < 0 or params["timeout"] <= 0 or params["retry_backoff"] < 0 \
+                or params["retry_budget"] < 0:
+            module.fail_json(msg="retries, retry_backoff and retry_budget must be >= 0 and timeout > 0")
         return cls(params["api_url"], params["master_key"], params["validate_certs"], params["timeout"],
-                   params["retries"], params["retry_backoff"])
+                   params["retries"], params["retry_backoff"], params["retry_budget"])
 
-    def _delay(self, attempt):
-        return min(self.retry_backoff * (2 ** attempt), 30.0)
+    def request(self, method, path, params=None, body=None, idempotent=True):
+        """Send one request; return the decoded JSON answer or raise LiteLLMError.
 
-    def request(self, method, path, params=None, body=None, retry_timeouts=True):
-        """Send one request; return the decoded JSON answer.
-
-        Connection errors and 5xx answers are retried; a timeout is retried only when retry_timeouts is true
-        (idempotent requests), since the server may have applied a request whose answer was lost.
+        idempotent=False for key creation and rotation (the server may have applied a request whose answer was
+        lost): only refused connections and 429 are retried; the caller looks the result up, then retries
+        with retry_wait().
         """
         url = self.base + path
         shown_path = path
@@ -220,53 +257,35 @@ class LiteLLMClient:
         headers = {"Authorization": "Bearer %s" % self.master_key, "Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
-        attempt = 0
-        while True:
-            self.requests_sent += 1
+        try:
+            answer = self.http.send(method, url, data=data, headers=headers, idempotent=idempotent)
+        except HttpUnreachable as exc:
+            tail = " (after %d attempts)" % exc.attempts if exc.attempts > 1 else ""
+            if exc.timed_out:
+                raise LiteLLMTimeout("no answer within %ss%s" % (self.timeout, tail), method=method, path=shown_path)
+            raise LiteLLMUnavailable("cannot reach %s: %s%s" % (self.base, exc.reason, tail), method=method,
+                                     path=shown_path)
+        if 200 <= answer.status < 300:
             try:
-                resp = Request().open(method, url, data=data, headers=headers, timeout=self.timeout,
-                                      validate_certs=self.validate_certs, follow_redirects="safe",
-                                      context=self.ssl_context)
-                raw = resp.read()
-                try:
-                    return json.loads(raw) if raw else {}
-                except ValueError:
-                    raise LiteLLMError("answer is not JSON: %r" % raw[:200], status=resp.getcode(),
-                                       method=method, path=shown_path)
-            except HTTPError as exc:
-                raw = exc.read() if hasattr(exc, "read") else b""
-                message, err_type, param = parse_error_body(raw)
-                error = LiteLLMError(message, status=exc.code, method=method, path=shown_path,
-                                     error_type=err_type, param=param, body=raw)
-                if exc.code < 500 or attempt >= self.retries:
-                    if exc.code >= 500 and attempt:
-                        error.args = ("%s (after %d attempts)" % (error.args[0], attempt + 1),)
-                    raise error
-            except (socket.timeout, TimeoutError) as exc:
-                self._timeout(exc, method, shown_path, attempt, retry_timeouts)
-            except URLError as exc:
-                if isinstance(exc.reason, (socket.timeout, TimeoutError)):
-                    self._timeout(exc.reason, method, shown_path, attempt, retry_timeouts)
-                elif attempt >= self.retries:
-                    raise LiteLLMError("cannot reach %s: %s (after %d attempts)" % (self.base, exc.reason, attempt + 1),
-                                       method=method, path=shown_path)
-            except (ConnectionError, OSError) as exc:
-                if attempt >= self.retries:
-                    raise LiteLLMError("cannot reach %s: %s (after %d attempts)" % (self.base, exc, attempt + 1),
-                                       method=method, path=shown_path)
-            self._sleep(self._delay(attempt))
-            attempt += 1
-
-    def _timeout(self, exc, method, path, attempt, retry_timeouts):
-        if not retry_timeouts or attempt >= self.retries:
-            raise LiteLLMTimeout("no answer within %ss (%s; after %d attempts)" % (self.timeout, exc, attempt + 1),
-                                 method=method, path=path)
+                return json.loads(answer.body) if answer.body else {}
+            except ValueError:
+                raise LiteLLMError("answer is not JSON: %r" % answer.body[:200], status=answer.status,
+                                   method=method, path=shown_path)
+        message, err_type, param = parse_error_body(answer.body)
+        if answer.attempts > 1:
+            message = "%s (after %d attempts)" % (message, answer.attempts)
+        error_class = LiteLLMUnavailable if answer.status in RETRYABLE_STATUS else LiteLLMError
+        raise error_class(message, status=answer.status, method=method, path=shown_path, error_type=err_type,
+                          param=param, body=answer.body)
 
     def get(self, path, params=None):
         return self.request("GET", path, params=params)
 
-    def post(self, path, body, retry_timeouts=True):
-        return self.request("POST", path, body=body, retry_timeouts=retry_timeouts)
+    def post(self, path, body, idempotent=True):
+        return self.request("POST", path, body=body, idempotent=idempotent)
+
+    def retry_wait(self, attempt):
+        return self.http.retry_wait(attempt)
 
 
 # ---------------------------------------------------------------- comparison and reconcile core
@@ -367,6 +386,26 @@ def validate_key_spec(spec, allowed_models=None, label=None):
     meta = spec.get("metadata")
     if meta is not None and MANAGED_BY_KEY in meta and meta[MANAGED_BY_KEY] != MANAGED_BY_VALUE:
         problems.append(where + "metadata.%s is reserved for the %s marker" % (MANAGED_BY_KEY, MANAGED_BY_VALUE))
+    for field in (ROTATION_KEY, ROTATED_AT_KEY):
+        if meta is not None and field in meta:
+            problems.append(where + "metadata.%s is reserved (set the key's rotation option instead)" % field)
+    if spec.get("rotation") is not None and not str(spec["rotation"]).strip():
+        problems.append(where + "rotation must be a non-empty string when set")
+    return problems
+
+
+def validate_delivery_options(params, aliases, store):
+    """Problems with the delivery and rotation options for these aliases (no API call, nothing written)."""
+    problems = []
+    for field in ("rotate_after", "grace_period"):
+        if params.get(field) is not None and not valid_duration(params[field]):
+            problems.append("%s %r is not a LiteLLM duration: use a positive number followed by s, m, h, d, w or mo "
+                            "(e.g. 24h, 90d)" % (field, params[field]))
+    if store is not None:
+        for alias in aliases:
+            problem = store.check_alias(alias) if alias else None
+            if problem:
+                problems.append(problem)
     return problems
 
 
@@ -466,30 +505,6 @@ def list_all_keys(client, team_id=None, page_size=100):
         page += 1
 
 
-def create_key(client, body):
-    """POST /key/generate, never blindly repeated after a timeout.
-
-    A timed-out or retried generate may have been applied: we then look the alias up instead of sending it
-    again, so a lost answer never becomes a second key with the same alias.
-    """
-    alias = body["key_alias"]
-    try:
-        return client.post("/key/generate", body, retry_timeouts=False)
-    except LiteLLMTimeout as exc:
-        found = find_keys_by_alias(client, alias)
-        if found:
-            raise LiteLLMError(
-                "key %r was created but the answer carrying its value was lost (%s). LiteLLM shows a key value "
-                "only once: delete the key (state=absent) and run again to receive a new value" % (alias, exc))
-        raise
-    except LiteLLMError as exc:
-        if alias_exists_error(exc):
-            raise LiteLLMError(
-                "key %r already exists (created concurrently, or by an earlier attempt whose answer was lost): "
-                "%s. Run again to reconcile it; its value is not recoverable" % (alias, exc.detail))
-        raise
-
-
 def known_models(client):
     """Model names the proxy serves (model_name of /model/info), or None when it cannot tell."""
     try:
@@ -500,3 +515,22 @@ def known_models(client):
     if not data:
         return None
     return sorted(set(m.get("model_name") for m in data if isinstance(m, dict) and m.get("model_name")))
+
+
+def key_store(params):
+    """The delivery store for a module's ``delivery`` option (NoDelivery when it is not set)."""
+    from ansible_collections.llmaas.platform.plugins.module_utils._key_delivery import (
+        FileKeyStore,
+        NoDelivery,
+        SecretKeyStore,
+    )
+
+    delivery = params.get("delivery")
+    if not delivery:
+        return NoDelivery()
+    if delivery["mode"] == "file":
+        return FileKeyStore(delivery["path"])
+    return SecretKeyStore(delivery["namespace"], prefix=delivery["secret_prefix"], api_base=delivery["api_base"],
+                          kubeconfig=delivery["kubeconfig"], context=delivery["context"],
+                          labels={"app.kubernetes.io/part-of": "llmaas",
+                                  "app.kubernetes.io/managed-by": "llmaas.platform"})

@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """One Vast.ai API client for the vast_instance module and the vast inventory plugin.
 
-Built on ansible.module_utils.urls only (no extra Python dependency), through _http.py's retry policy. Endpoints used, all under
+Built on ansible.module_utils.urls only (no extra Python dependency), retrying through _http.py.
+Endpoints used, all under
 ``<api_url>/api/v0`` (checked against docs.vast.ai "Creating Instances with the API", the
 vast-ai/docs OpenAPI endpoint files and the vast-ai/vast-cli ``vast.py`` source):
 

@@ -17,15 +17,19 @@ description:
     database, so two keys can end up with one alias after a race; the module then fails rather than guess.
   - Only the options you set are managed. On update, only the fields that differ are sent to C(/key/update),
     by token hash.
-  - The key value (C(sk-...)) exists only in the answer to its creation. It is returned once, in RV(key), and
-    never again. Register it and store it (for example in a secret store) in the same play, and set
-    C(no_log) set to V(true) on the task.
+  - The key value (C(sk-...)) exists only at its creation. The module writes it to O(delivery) itself (a 0600
+    file or a Kubernetes Secret) before its next API call and never returns it; an interrupted run is
+    completed by the next one (see M(llmaas.platform.litellm_keys), which shares this core).
   - Every key the module creates or updates carries C(managed-by) = C(llmaas.platform) in its metadata, which
     M(llmaas.platform.litellm_keys) uses to purge undeclared keys.
 author:
   - llmaas.platform maintainers (@llmaas)
 extends_documentation_fragment:
   - llmaas.platform.litellm
+  - llmaas.platform.litellm.spend
+  - llmaas.platform.litellm.delivery
+  - llmaas.platform.attributes
+  - llmaas.platform.attributes.litellm_group
 attributes:
   check_mode:
     description: Reads the key and computes the change; creates, updates and deletes nothing.
@@ -39,18 +43,6 @@ options:
       - Alias identifying the key. Must be non-empty; LiteLLM rejects control characters and C(..).
     type: str
     required: true
-  state:
-    description:
-      - V(present) creates or updates the key, V(absent) deletes every key carrying the alias.
-    type: str
-    choices: [present, absent]
-    default: present
-  models:
-    description:
-      - Model names the key may call. An empty list means all models the proxy serves.
-      - Compared as a set.
-    type: list
-    elements: str
   allowed_models:
     description:
       - When given, every entry of O(models) must be in this list; checked before any API call.
@@ -62,25 +54,6 @@ options:
       - Ignored when O(allowed_models) is given or the proxy lists no models.
     type: bool
     default: false
-  max_budget:
-    description:
-      - Maximum spend in USD for the key. Must be >= 0. Budgets only bind for models with a cost per token.
-    type: float
-  budget_duration:
-    description:
-      - Period after which the spend resets, in LiteLLM's format, a positive number followed by C(s), C(m),
-        C(h), C(d), C(w) or C(mo) (V(30s), V(30m), V(24h), V(30d), V(1mo)), or V(hourly), V(daily), V(weekly),
-        V(monthly).
-    type: str
-  tpm_limit:
-    description: Tokens per minute limit, >= 0.
-    type: int
-  rpm_limit:
-    description: Requests per minute limit, >= 0.
-    type: int
-  max_parallel_requests:
-    description: Maximum concurrent requests, >= 0.
-    type: int
   team_id:
     description:
       - Team the key belongs to, by explicit team id (team aliases are not unique in LiteLLM).
@@ -104,8 +77,14 @@ options:
   blocked:
     description: Block (V(true)) or unblock (V(false)) the key.
     type: bool
+  rotation:
+    description:
+      - Rotate on demand. When this value differs from the one the key was last rotated with (kept in its
+        metadata), the key gets a new value once; the same value again does nothing. A date is a good value.
+    type: str
 notes:
-  - The raw key is never in the diff, in RV(key_info), or in any error message.
+  - With O(state=absent), every key carrying the alias is deleted and its delivered value removed.
+  - The raw key is never in the result, the diff, RV(key_info), or any error message.
 seealso:
   - module: llmaas.platform.litellm_keys
   - module: llmaas.platform.litellm_key_info
@@ -113,7 +92,7 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Give the payments team a budgeted key for the coder model
+- name: Give the payments team a budgeted key; its value goes to /etc/llmaas/keys/payments-ci/key (0600)
   llmaas.platform.litellm_key:
     api_url: https://gateway.example.com
     master_key: "{{ litellm_master_key }}"
@@ -125,29 +104,32 @@ EXAMPLES = r"""
     rpm_limit: 60
     metadata:
       owner: payments@example.com
-  register: payments_key
-  no_log: true
+    delivery:
+      path: /etc/llmaas/keys
 
-- name: Store the key value, which LiteLLM returns only at creation
-  ansible.builtin.copy:
-    content: "{{ payments_key.key }}"
-    dest: /etc/llmaas/payments-ci.key
-    mode: "0600"
-  when: payments_key.key is defined
-  no_log: true
+- name: Rotate it once (run again with the same value: nothing happens)
+  llmaas.platform.litellm_key:
+    key_alias: payments-ci
+    rotation: "2026-12-01"
+    delivery:
+      path: /etc/llmaas/keys
 
 - name: Revoke it
   llmaas.platform.litellm_key:
     key_alias: payments-ci
     state: absent
+    delivery:
+      path: /etc/llmaas/keys
 """
 
 RETURN = r"""
-key:
-  description:
-    - The key value (C(sk-...)). Returned only when the key was created by this run, never afterwards.
-    - Secret. Register it on a task with C(no_log) set to V(true).
-  returned: when the key was created (not in check mode)
+delivered:
+  description: Whether the destination holds the value of the key on the gateway after the run.
+  returned: when state is present
+  type: bool
+reason:
+  description: Why the key is rotated, regenerated, delivered or left undelivered.
+  returned: when there is one
   type: str
 token:
   description: SHA-256 hash of the key, LiteLLM's identifier of the key. Not a secret.
@@ -155,7 +137,9 @@ token:
   type: str
   sample: 8f14e45fceea167a5a36dedd4bea2543ae1c2f8b4c1b4ac4c6d6b1b0f5f0e3a1
 action:
-  description: What the module did.
+  description: >-
+    What the module did: V(create), V(update), V(rotate), V(regenerate), V(deliver), V(delete), V(undelivered),
+    V(none) (see M(llmaas.platform.litellm_keys)).
   returned: always
   type: str
   sample: update
@@ -172,43 +156,47 @@ key_info:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.llmaas.platform.plugins.module_utils._key_delivery import DeliveryError
+from ansible_collections.llmaas.platform.plugins.module_utils._key_fleet import KeyFleet
 from ansible_collections.llmaas.platform.plugins.module_utils.litellm import (
     LiteLLMClient,
     LiteLLMError,
-    Reconciler,
-    create_key,
+    delivery_options,
     find_keys_by_alias,
-    key_create_body,
-    key_current_view,
-    key_desired,
-    key_public,
-    key_update_body,
-    known_models,
     key_options,
+    key_public,
+    key_store,
+    known_models,
     litellm_argument_spec,
+    validate_delivery_options,
     validate_key_spec,
 )
 
-SPEC_FIELDS = ("key_alias", "models", "max_budget", "budget_duration", "tpm_limit", "rpm_limit",
-               "max_parallel_requests", "team_id", "metadata", "guardrails", "duration", "blocked")
+SPEC_FIELDS = ("key_alias", "state", "models", "max_budget", "budget_duration", "tpm_limit", "rpm_limit",
+               "max_parallel_requests", "team_id", "metadata", "guardrails", "duration", "blocked", "rotation")
 
 
 def main():
     argument_spec = litellm_argument_spec(
         allowed_models=dict(type="list", elements="str"),
         validate_models=dict(type="bool", default=False),
-        **key_options()
+        **dict(key_options(), **delivery_options())
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_if=[("state", "present", ["delivery"])])
     params = module.params
     spec = dict((f, params[f]) for f in SPEC_FIELDS)
+    alias = params["key_alias"]
+    store = key_store(params)
 
     problems = validate_key_spec(spec, allowed_models=params["allowed_models"])
+    if params["state"] == "present":
+        problems.extend(validate_delivery_options(params, [alias], store))
     if problems:
         module.fail_json(msg="; ".join(problems))
     client = LiteLLMClient.from_module(module)
-    alias = params["key_alias"]
-
+    fleet = KeyFleet(module, client, store, params["missing_value"], params["rotate_after"],
+                     params["rotation_method"], params["grace_period"])
     try:
         if params["state"] == "present" and params["validate_models"] and params["allowed_models"] is None:
             served = known_models(client)
@@ -216,58 +204,52 @@ def main():
                 problems = validate_key_spec(spec, allowed_models=served)
                 if problems:
                     module.fail_json(msg="; ".join(problems))
-
-        found = find_keys_by_alias(client, alias)
-        if len(found) > 1:
+        rows = find_keys_by_alias(client, alias)
+        if len(rows) > 1 and params["state"] == "present":
             module.fail_json(msg="%d keys carry key_alias %r (LiteLLM does not prevent this under concurrent "
                                  "creation); refusing to pick one. Tokens: %s. Delete the extra keys, or delete "
                                  "all with state=absent and recreate"
-                                 % (len(found), alias, ", ".join(k.get("token", "?") for k in found)))
-        row = None
-        if found:
-            token = found[0].get("token")
-            row = client.get("/key/info", params={"key": token}).get("info") or {}
-            row["token"] = token
-
-        current = key_current_view(row)
-        desired = key_desired(spec, current)
-
-        def create():
-            return create_key(client, key_create_body(spec, desired))
-
-        def update(changes):
-            return client.post("/key/update", key_update_body(row["token"], changes, current))
-
-        def delete():
-            try:
-                client.post("/key/delete", {"key_aliases": [alias]})
-            except LiteLLMError as exc:
-                if exc.status != 404:  # gone in between: absent is what we want
-                    raise
-
+                                 % (len(rows), alias, ", ".join(k.get("token", "?") for k in rows)))
         if params["state"] == "absent":
-            current_diff = dict(current or {}, token=row["token"]) if row else None
-            result = Reconciler(module).ensure("absent", current_diff, desired, create, update, delete)
+            # absent deletes every key carrying the alias
+            ops = [dict(action="delete", alias=alias, row=row, spec=spec, before=dict(
+                fleet_view(row), token=row["token"])) for row in rows] or [dict(action="none", alias=alias,
+                                                                                spec=spec)]
         else:
-            result = Reconciler(module).ensure("present", current, desired, create, update, delete)
+            ops, _problems = fleet.plan([spec], rows)
     except LiteLLMError as exc:
         module.fail_json(msg=str(exc), status=exc.status)
+    except DeliveryError as exc:
+        module.fail_json(msg=str(exc))
 
-    response = result.pop("response", None)
-    if not module._diff:
-        result.pop("diff", None)
+    fleet_result, messages = fleet.apply(ops)
+    result = dict(changed=fleet_result["changed"], action=fleet_result["actions"].get(alias, "none"))
+    if alias in fleet_result["changes"]:
+        result["changes"] = fleet_result["changes"][alias]
+    if alias in fleet_result["reasons"]:
+        result["reason"] = fleet_result["reasons"][alias]
+    if module._diff and "diff" in fleet_result:
+        diff = fleet_result["diff"]
+        result["diff"] = dict(before=diff["before"].get(alias, {}), after=diff["after"].get(alias, {}))
     if params["state"] == "present":
-        if result["action"] == "create" and response is not None:
-            result["key"] = response.get("key")
-            result["token"] = response.get("token")
-            result["key_info"] = key_public(response)
-        elif row is not None:
+        result["delivered"] = alias in fleet_result["delivered"]
+        row = rows[0] if rows else None
+        if not module.check_mode and result["action"] != "none":
+            try:
+                found = find_keys_by_alias(client, alias)
+                row = found[0] if found else None
+            except LiteLLMError:
+                row = None
+        if row is not None:
             result["token"] = row["token"]
-            info = dict(row)
-            if result["action"] == "update" and response is not None:
-                info.update((k, v) for k, v in response.items() if k != "key")
-            result["key_info"] = key_public(info)
+            result["key_info"] = key_public(row)
+    if messages:
+        module.fail_json(msg=". ".join(messages), **result)
     module.exit_json(**result)
+
+
+def fleet_view(row):
+    return dict((k, v) for k, v in key_public(row).items() if k not in ("spend", "created_at", "updated_at"))
 
 
 if __name__ == "__main__":

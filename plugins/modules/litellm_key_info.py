@@ -21,6 +21,8 @@ author:
   - llmaas.platform maintainers (@llmaas)
 extends_documentation_fragment:
   - llmaas.platform.litellm
+  - llmaas.platform.attributes
+  - llmaas.platform.attributes.litellm_group
 attributes:
   check_mode:
     description: Read-only; behaves the same in check mode.
@@ -31,7 +33,7 @@ attributes:
 options:
   key_alias:
     description:
-      - Alias of the key to read. When set, RV(keys) holds the keys carrying it (normally zero or one).
+      - Alias of the key to read. When set, RV(virtual_keys) holds the keys carrying it (normally zero or one).
     type: str
   team_id:
     description: List only the keys of this team.
@@ -53,7 +55,7 @@ EXAMPLES = r"""
 
 - name: Fail when the budget is not what we expect
   ansible.builtin.assert:
-    that: payments.keys[0].max_budget == 25
+    that: payments.virtual_keys[0].max_budget == 25
 
 - name: List the keys this collection manages for one team
   llmaas.platform.litellm_key_info:
@@ -63,8 +65,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-keys:
-  description: Keys found, without their values.
+virtual_keys:
+  description:
+    - Keys found, without their values.
+    - Named so because C(keys) would be shadowed by the dict method in Jinja (C(result.keys) is a method).
   returned: always
   type: list
   elements: dict
@@ -157,7 +161,7 @@ def main():
         rows = [r for r in rows if isinstance(r.get("metadata"), dict)
                 and r["metadata"].get(MANAGED_BY_KEY) == MANAGED_BY_VALUE]
     keys = [key_public(r) for r in rows]
-    module.exit_json(changed=False, keys=keys, count=len(keys))
+    module.exit_json(changed=False, virtual_keys=keys, count=len(keys))
 
 
 if __name__ == "__main__":

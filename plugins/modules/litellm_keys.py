@@ -9,27 +9,35 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: litellm_keys
-short_description: Reconcile a fleet of LiteLLM virtual keys in one task
+short_description: Reconcile a fleet of LiteLLM virtual keys and deliver their values, in one task
 version_added: 0.1.0
 description:
-  - Bulk form of M(llmaas.platform.litellm_key) for fleets. One task reads every key once (paginated
-    C(/key/list) with full objects, 100 keys per page), computes the creates, updates and deletes, and
-    sends only those. A no-op run over 1,000 keys costs 10 requests.
+  - Bulk form of M(llmaas.platform.litellm_key). One task reads every key once (paginated C(/key/list) with
+    full objects, 100 keys per page), plans creates, updates, rotations and deletes, and sends only those.
+    A no-op run over 1,000 keys costs 10 requests.
   - Keys are identified by C(key_alias). Duplicate aliases in O(keys) fail before any API call; an alias
     carried by more than one key on the proxy fails before any write.
+  - Delivery is part of creation. Each new value is written to its O(delivery) destination (a 0600 file or a
+    Kubernetes Secret) before LiteLLM is asked to create the key with it, and promoted once LiteLLM confirmed;
+    values are never returned, logged or shown in a diff. A run stopped at any point (gateway down, timeout,
+    controller killed) converges on the next run with no manual step, without duplicate or lost keys.
+  - A key that exists on the gateway but whose value is at no destination is never silently replaced; see
+    O(missing_value).
   - With O(purge=true), keys that carry the C(managed-by) = C(llmaas.platform) metadata marker and are not
     declared in O(keys) are deleted. Keys without the marker are never touched.
-  - The values of keys created by this run are returned once, in RV(created_keys). Register the result on a
-    task with C(no_log) set to V(true) and store the values in the same play.
-  - When some operations fail, the others still run; the module then fails with the list of failed aliases
-    and still returns RV(created_keys) for the keys it did create.
+  - When an operation fails with a client error, the others still run. When the gateway is unavailable (after
+    the retry budget of the whole run), the module stops at once and says how many keys it created and
+    delivered; the next run finishes.
 author:
   - llmaas.platform maintainers (@llmaas)
 extends_documentation_fragment:
   - llmaas.platform.litellm
+  - llmaas.platform.litellm.delivery
+  - llmaas.platform.attributes
+  - llmaas.platform.attributes.litellm_group
 attributes:
   check_mode:
-    description: Reads every key and computes the plan; creates, updates and deletes nothing.
+    description: Reads every key and its destination and computes the plan; writes nothing anywhere.
     support: full
   diff_mode:
     description: Before and after per alias; never key values.
@@ -47,7 +55,7 @@ options:
         type: str
         required: true
       state:
-        description: V(absent) deletes the key.
+        description: V(absent) deletes the key and removes its delivered value.
         type: str
         choices: [present, absent]
         default: present
@@ -86,6 +94,11 @@ options:
       blocked:
         description: Block or unblock the key.
         type: bool
+      rotation:
+        description:
+          - Rotate on demand. When this value differs from the one the key was last rotated with (kept in its
+            metadata), the key gets a new value once; the same value again does nothing. A date is a good value.
+        type: str
   purge:
     description:
       - Delete keys carrying the C(managed-by) = C(llmaas.platform) marker that O(keys) does not declare.
@@ -109,7 +122,7 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Reconcile every tenant key of the platform
+- name: Reconcile every tenant key; each new value lands in /etc/llmaas/keys/<alias>/key (0600)
   llmaas.platform.litellm_keys:
     keys:
       - key_alias: payments-ci
@@ -120,112 +133,87 @@ EXAMPLES = r"""
       - key_alias: search-dev
         team_id: search
         rpm_limit: 30
+        rotation: "2026-12-01"  # change it to rotate this key once
+    delivery:
+      path: /etc/llmaas/keys
+    rotate_after: 90d
     purge: true
-  register: fleet
-  no_log: true
 
-- name: Hand the new key values to the secret store (they are returned only once)
-  ansible.builtin.copy:
-    content: "{{ item.value }}"
-    dest: "/etc/llmaas/keys/{{ item.key }}"
-    mode: "0600"
-  loop: "{{ fleet.created_keys | dict2items }}"
-  no_log: true
+- name: Same fleet, values as Kubernetes Secrets litellm-key-<alias>
+  llmaas.platform.litellm_keys:
+    keys:
+      - key_alias: payments-ci
+        team_id: payments
+    delivery:
+      mode: secret
+      namespace: llmaas-gateway
+      api_base: https://llm.example.com/v1
+
+- name: Issue new values for keys whose value was lost (the old values stop working)
+  llmaas.platform.litellm_keys:
+    keys:
+      - key_alias: payments-ci
+    delivery:
+      path: /etc/llmaas/keys
+    missing_value: regenerate
 """
 
 RETURN = r"""
-created_keys:
-  description:
-    - Alias -> key value (C(sk-...)) for every key created by this run. Secret, and returned only once.
-  returned: always (empty when nothing was created or in check mode)
-  type: dict
 actions:
-  description: Alias -> what was done (V(create), V(update), V(delete), V(none)).
+  description: >-
+    Alias -> what was done: V(create), V(update), V(rotate), V(regenerate) (new value for a lost one),
+    V(deliver) (a pending value the gateway already holds, promoted), V(delete), V(undelivered) (left alone,
+    see O(missing_value)), V(none).
   returned: always
   type: dict
   sample: {payments-ci: create, search-dev: none}
+reasons:
+  description: Alias -> why a key is rotated, regenerated, delivered or undelivered.
+  returned: always
+  type: dict
+  sample: {search-dev: older than 90d}
 changes:
   description: Alias -> fields sent to C(/key/update).
   returned: always
   type: dict
   sample: {search-dev: [rpm_limit]}
+delivered:
+  description: Aliases whose destination holds the value of their key on the gateway after this run.
+  returned: always (empty in check mode)
+  type: list
+  elements: str
+undelivered:
+  description: Aliases with a key on the gateway and no value at their destination (see O(missing_value)).
+  returned: when there are some
+  type: list
+  elements: str
 summary:
   description: Counts per action, plus the number of HTTP requests this run made.
   returned: always
   type: dict
-  sample: {create: 1, update: 0, delete: 0, none: 999, requests: 11}
+  sample: {create: 1, update: 0, rotate: 0, regenerate: 0, deliver: 0, delete: 0, none: 999, undelivered: 0,
+           requests: 11}
 failed_aliases:
-  description: Alias -> error message for operations that failed.
+  description: Alias -> error message for operations that failed or were not attempted.
   returned: on failure of some operations
   type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.llmaas.platform.plugins.module_utils._key_delivery import DeliveryError
+from ansible_collections.llmaas.platform.plugins.module_utils._key_fleet import KeyFleet
 from ansible_collections.llmaas.platform.plugins.module_utils.litellm import (
-    MANAGED_BY_KEY,
-    MANAGED_BY_VALUE,
     LiteLLMClient,
     LiteLLMError,
-    changed_fields,
-    create_key,
-    key_create_body,
-    key_current_view,
-    key_desired,
-    key_update_body,
+    delivery_options,
+    key_options,
+    key_store,
     known_models,
     list_all_keys,
-    key_options,
     litellm_argument_spec,
+    validate_delivery_options,
     validate_key_spec,
 )
-
-DELETE_BATCH = 100
-
-
-def plan(specs, existing, purge, purge_team_id):
-    """Return (operations, problems). Operations: (action, alias, payload) with no API call made."""
-    by_alias = {}
-    for row in existing:
-        by_alias.setdefault(row.get("key_alias"), []).append(row)
-    problems = []
-    ops = []
-    declared = set()
-    for spec in specs:
-        alias = spec["key_alias"]
-        declared.add(alias)
-        rows = by_alias.get(alias, [])
-        if len(rows) > 1:
-            problems.append("%d keys carry key_alias %r (tokens %s)"
-                            % (len(rows), alias, ", ".join(r.get("token", "?") for r in rows)))
-            continue
-        row = rows[0] if rows else None
-        current = key_current_view(row)
-        if spec["state"] == "absent":
-            ops.append(("delete" if row else "none", alias, dict(token=row["token"], before=current) if row else {}))
-            continue
-        desired = key_desired(spec, current)
-        if row is None:
-            ops.append(("create", alias, dict(body=key_create_body(spec, desired),
-                                              after=dict((k, v) for k, v in desired.items() if v is not None))))
-            continue
-        changes = changed_fields(current, desired)
-        if changes:
-            ops.append(("update", alias, dict(body=key_update_body(row["token"], changes, current), changes=changes,
-                                              before=dict((k, current.get(k)) for k in changes))))
-        else:
-            ops.append(("none", alias, {}))
-    if purge:
-        for alias, rows in sorted(by_alias.items(), key=lambda item: str(item[0])):
-            if alias in declared:
-                continue
-            for row in rows:
-                meta = row.get("metadata") or {}
-                if not isinstance(meta, dict) or meta.get(MANAGED_BY_KEY) != MANAGED_BY_VALUE:
-                    continue
-                if purge_team_id is not None and row.get("team_id") != purge_team_id:
-                    continue
-                ops.append(("delete", alias, dict(token=row["token"], before=key_current_view(row))))
-    return ops, problems
 
 
 def main():
@@ -235,10 +223,12 @@ def main():
         purge_team_id=dict(type="str"),
         allowed_models=dict(type="list", elements="str"),
         validate_models=dict(type="bool", default=False),
+        **delivery_options()
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     specs = params["keys"]
+    store = key_store(params)
 
     problems = []
     seen = {}
@@ -250,10 +240,18 @@ def main():
     if duplicates:
         problems.append("duplicate key_alias in keys: %s" % ", ".join(
             "%s (entries %s)" % (a, ", ".join(str(i) for i in seen[a])) for a in duplicates))
+    present = [s["key_alias"] for s in specs if s["state"] == "present"]
+    if present and not params["delivery"]:
+        problems.append("delivery is required when keys are present: a key value exists only when LiteLLM issues "
+                        "it, so the module writes it to its destination itself (delivery.path or "
+                        "delivery.mode=secret)")
+    problems.extend(validate_delivery_options(params, present, store))
     if problems:
         module.fail_json(msg="; ".join(problems))
 
     client = LiteLLMClient.from_module(module)
+    fleet = KeyFleet(module, client, store, params["missing_value"], params["rotate_after"],
+                     params["rotation_method"], params["grace_period"])
     try:
         if params["validate_models"] and params["allowed_models"] is None:
             served = known_models(client)
@@ -265,64 +263,18 @@ def main():
                 if problems:
                     module.fail_json(msg="; ".join(problems))
         existing = list_all_keys(client)
+        ops, problems = fleet.plan(specs, existing, params["purge"], params["purge_team_id"])
     except LiteLLMError as exc:
         module.fail_json(msg=str(exc), status=exc.status)
-
-    ops, problems = plan(specs, existing, params["purge"], params["purge_team_id"])
+    except DeliveryError as exc:
+        module.fail_json(msg=str(exc))
     if problems:
         module.fail_json(msg="refusing to guess which key an alias means: " + "; ".join(problems)
-                             + ". Delete the extra keys and run again")
+                             + ". Delete the extra keys (litellm_key_info lists them by token) and run again")
 
-    actions = {}
-    changes = {}
-    created = {}
-    failures = {}
-    before = {}
-    after = {}
-    summary = dict(create=0, update=0, delete=0, none=0)
-    deletes = []
-    for action, alias, payload in ops:
-        summary[action] += 1
-        actions[alias] = action
-        if action == "none":
-            continue
-        if action == "update":
-            changes[alias] = sorted(payload["changes"])
-        before[alias] = payload.get("before", {})
-        after[alias] = payload.get("changes", payload.get("after", {}))
-        if module.check_mode:
-            continue
-        try:
-            if action == "create":
-                created[alias] = create_key(client, payload["body"]).get("key")
-            elif action == "update":
-                client.post("/key/update", payload["body"])
-            else:
-                deletes.append((alias, payload["token"]))
-        except LiteLLMError as exc:
-            failures[alias] = str(exc)
-
-    for start in range(0, len(deletes), DELETE_BATCH):
-        batch = deletes[start:start + DELETE_BATCH]
-        try:
-            client.post("/key/delete", {"keys": [token for _alias, token in batch]})
-        except LiteLLMError as exc:
-            if exc.status == 404:
-                continue  # already gone
-            for alias, _token in batch:
-                failures[alias] = str(exc)
-
-    summary["requests"] = client.requests_sent
-    planned = summary["create"] + summary["update"] + summary["delete"]
-    all_failed = bool(failures) and not created and len(failures) == planned
-    changed = any(a != "none" for a in actions.values()) and not all_failed
-    result = dict(changed=changed, actions=actions, changes=changes, created_keys=created, summary=summary)
-    if module._diff:
-        result["diff"] = dict(before=before, after=after)
-    if failures:
-        module.fail_json(msg="%d of %d key operations failed: %s" % (
-            len(failures), len(ops), "; ".join("%s: %s" % item for item in sorted(failures.items()))),
-            failed_aliases=failures, **result)
+    result, messages = fleet.apply(ops)
+    if messages:
+        module.fail_json(msg=". ".join(messages), **result)
     module.exit_json(**result)
 
 

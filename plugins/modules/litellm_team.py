@@ -22,6 +22,9 @@ author:
   - llmaas.platform maintainers (@llmaas)
 extends_documentation_fragment:
   - llmaas.platform.litellm
+  - llmaas.platform.litellm.spend
+  - llmaas.platform.attributes
+  - llmaas.platform.attributes.litellm_group
 attributes:
   check_mode:
     description: Reads the team and computes the change; writes nothing.
@@ -37,33 +40,6 @@ options:
   team_alias:
     description: Display name (not unique in LiteLLM).
     type: str
-  state:
-    description: V(present) creates or updates the team, V(absent) deletes it.
-    type: str
-    choices: [present, absent]
-    default: present
-  models:
-    description: Models the team may use (empty means all); compared as a set.
-    type: list
-    elements: str
-  max_budget:
-    description: Maximum spend in USD for the team, >= 0.
-    type: float
-  budget_duration:
-    description: Budget reset period (V(30s), V(30m), V(24h), V(30d), V(2w), V(1mo), V(monthly), ...).
-    type: str
-  tpm_limit:
-    description: Tokens per minute, >= 0.
-    type: int
-  rpm_limit:
-    description: Requests per minute, >= 0.
-    type: int
-  max_parallel_requests:
-    description:
-      - Not settable through LiteLLM's team endpoints (C(/team/new) and C(/team/update) drop the field
-        silently as of LiteLLM 1.108). The module fails when it is set rather than report a limit that is not
-        in place. Set O(max_parallel_requests) on the team's keys instead.
-    type: int
   members:
     description:
       - Members to ensure, with their role. Members not listed are kept unless O(purge_members=true).
@@ -232,7 +208,13 @@ def main():
             body["team_id"] = team_id
             if desired["members"]:
                 body["members_with_roles"] = desired["members"]
-            return client.post("/team/new", body, retry_timeouts=False)
+            try:
+                return client.post("/team/new", body)
+            except LiteLLMError as exc:
+                # a retried /team/new whose first attempt was applied: the explicit team_id exists, as wanted
+                if exc.status == 400 and "already exists" in str(exc.detail):
+                    return None
+                raise
 
         def update(changes):
             fields = dict((k, v) for k, v in changes.items() if k != "members")

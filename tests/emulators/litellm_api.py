@@ -18,8 +18,17 @@ database-backed LiteLLM proxy. What makes it trustworthy:
 - errors use LiteLLM's two shapes: ``{"error": {"message", "type", "param", "code"}}`` and ``{"detail": ...}``;
 - the master key is checked on every request (401 otherwise).
 
-Test hooks: a request log and counter, and fault injection (next N requests answer 5xx, time out after
-being applied, or are slow; or a probability "storm" of those).
+- /key/generate accepts a caller-chosen ``key`` (``sk-`` prefix, at least MINIMUM_CUSTOM_KEY_LENGTH
+  characters) and fails like the database's unique index when the token exists;
+- /key/{key}/regenerate (and /key/regenerate) is refused as LiteLLM 1.108 refuses it without an Enterprise
+  licence (HTTP 500 naming the feature) unless ``premium=True``; then the row keeps its fields and gets a new
+  token (``new_key`` or a generated one), the body's fields are applied, and with ``grace_period`` the old
+  token is kept in ``deprecated_keys`` as LiteLLM's deprecated-key table does.
+
+Test hooks: a request log and counter, and fault injection: the next N requests answer 5xx, time out after
+being applied, or are slow; a probability "storm" of those; faults on one endpoint only (``fault_on``); and
+the gateway going down after N key creations (``down_after_creations``: later connections are refused or
+reset until ``come_up()``; ``wipe=True`` on come_up loses the database, as a restart without its state).
 
 Use as a context manager (``with LiteLLMEmulator() as emu: emu.url``) or run
 ``python -m emulators.litellm_api [PORT]`` from tests/ (port 0 or absent: ephemeral).
@@ -49,6 +58,7 @@ from litellm.proxy._types import (  # noqa: E402
     LiteLLM_ManagementEndpoint_MetadataFields,
     LiteLLM_ManagementEndpoint_MetadataFields_Premium,
     NewTeamRequest,
+    RegenerateKeyRequest,
     TeamMemberAddRequest,
     TeamMemberDeleteRequest,
     TeamMemberUpdateRequest,
@@ -56,7 +66,9 @@ from litellm.proxy._types import (  # noqa: E402
     UpdateTeamRequest,
     hash_token,
 )
+from litellm.constants import MINIMUM_CUSTOM_KEY_LENGTH  # noqa: E402
 from litellm.proxy.common_utils.timezone_utils import budget_duration_error  # noqa: E402
+from litellm.types.proxy.common_proxy_errors import CommonProxyErrors  # noqa: E402
 
 BANNER = "[LiteLLM management-API EMULATOR]"
 METADATA_FIELDS = (tuple(LiteLLM_ManagementEndpoint_MetadataFields)
@@ -102,13 +114,19 @@ class LiteLLMEmulator:
     """EMULATOR of the LiteLLM management API on 127.0.0.1 (see the module docstring)."""
 
     def __init__(self, port=0, master_key=DEFAULT_MASTER_KEY, models=("qwen2.5-coder", "gemma3-270m"),
-                 enforce_unique_alias=True, verbose=False):
+                 enforce_unique_alias=True, verbose=False, premium=False):
         self.master_key = master_key
         self.models = list(models)
         self.enforce_unique_alias = enforce_unique_alias
         self.verbose = verbose
         self.lock = threading.RLock()
+        self.premium = premium
         self.keys = {}  # token hash -> row
+        self.deprecated_keys = {}  # old token hash -> {"active_token": new hash, "revoke_at": iso}
+        self._endpoint_faults = []  # dicts with path, method, remaining and the fault
+        self._down_after = None  # creations left before the gateway goes down
+        self.down = False
+        self.creations = 0
         self.teams = {}  # team_id -> row
         self.request_log = []
         self._faults = []  # queue of dicts
@@ -127,6 +145,7 @@ class LiteLLMEmulator:
             emu = emulator
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._last_port = self._server.server_address[1]
         self._server.daemon_threads = True
         self._server.request_queue_size = 128
         self._thread = threading.Thread(target=self._server.serve_forever, name="litellm-emulator", daemon=True)
@@ -135,8 +154,10 @@ class LiteLLMEmulator:
 
     def stop(self):
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._last_port = self.port
+            if self._server.socket.fileno() != -1:
+                self._server.shutdown()
+                self._server.server_close()
             self._server = None
 
     def __enter__(self):
@@ -147,6 +168,8 @@ class LiteLLMEmulator:
 
     @property
     def port(self):
+        if self._server is None:
+            return self._last_port
         return self._server.server_address[1]
 
     @property
@@ -165,10 +188,10 @@ class LiteLLMEmulator:
     def requests_to(self, path, method=None):
         return [r for r in self.request_log if r["path"] == path and (method is None or r["method"] == method)]
 
-    def fail_next(self, count=1, status=503):
-        """The next `count` requests answer `status` without being applied."""
+    def fail_next(self, count=1, status=503, retry_after=None):
+        """The next `count` requests answer `status` without being applied (with Retry-After if given)."""
         with self.lock:
-            self._faults.extend({"kind": "5xx", "status": status} for _ in range(count))
+            self._faults.extend({"kind": "5xx", "status": status, "retry_after": retry_after} for _ in range(count))
 
     def timeout_next(self, count=1, delay=2.0, applied=True):
         """The next `count` requests answer only after `delay` seconds; by default they are applied first."""
@@ -191,18 +214,88 @@ class LiteLLMEmulator:
         with self.lock:
             self.keys.clear()
             self.teams.clear()
+            self.deprecated_keys.clear()
             self.request_log.clear()
             self._faults.clear()
+            self._endpoint_faults.clear()
             self._storm = None
+            self._down_after = None
+            self.down = False
+            self.creations = 0
             self.enforce_unique_alias = True
+            self.premium = False
 
     def clear_faults(self):
         with self.lock:
             self._faults.clear()
+            self._endpoint_faults.clear()
             self._storm = None
+            self._down_after = None
 
-    def _next_fault(self):
+    def fault_on(self, path, kind="5xx", count=1, status=503, delay=2.0, applied=True, method=None):
+        """The next `count` requests to `path` (prefix match) get a fault of `kind` (5xx, timeout, slow)."""
         with self.lock:
+            self._endpoint_faults.append({"path": path, "method": method, "remaining": count,
+                                          "fault": {"kind": kind, "status": status, "delay": delay,
+                                                    "applied": applied}})
+
+    def down_after_creations(self, count, mode="refuse"):
+        """After `count` more successful /key/generate, the gateway is down: mode refuse closes the listening
+        socket (connection refused), mode reset accepts and closes connections without an answer."""
+        with self.lock:
+            self._down_after = (count, mode)
+
+    def go_down(self, mode="refuse"):
+        with self.lock:
+            self.down = True
+        if mode == "refuse" and self._server is not None:
+            # from another thread: shutdown() waits for serve_forever, which may be running this very handler
+            self._closer = threading.Thread(target=self._close_listener, daemon=True)
+            self._closer.start()
+
+    def _close_listener(self):
+        server = self._server
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+    def come_up(self, wipe=False):
+        """Serve again on the same port; wipe=True forgets every key and team (a restart without its state)."""
+        with self.lock:
+            if wipe:
+                self.keys.clear()
+                self.teams.clear()
+                self.deprecated_keys.clear()
+            self.down = False
+            self._down_after = None
+        closer = getattr(self, "_closer", None)
+        if closer is not None:
+            closer.join(5)
+            self._closer = None
+        port = self.port
+        if self._server is not None and self._server.socket.fileno() != -1:
+            return self  # it never stopped listening (mode reset)
+        for _ in range(50):
+            try:
+                self._port = port
+                return self.start()
+            except OSError:
+                time.sleep(0.1)  # the old socket is still closing
+        raise RuntimeError("cannot listen on port %d again" % port)
+
+    def _endpoint_fault(self, method, path):
+        for entry in self._endpoint_faults:
+            if entry["remaining"] > 0 and path.startswith(entry["path"]) \
+                    and entry["method"] in (None, method):
+                entry["remaining"] -= 1
+                return dict(entry["fault"])
+        return None
+
+    def _next_fault(self, method=None, path=None):
+        with self.lock:
+            fault = self._endpoint_fault(method, path) if path is not None else None
+            if fault:
+                return fault
             if self._faults:
                 return self._faults.pop(0)
             if self._storm and self._rng.random() < self._storm["p"]:
@@ -226,10 +319,13 @@ class LiteLLMEmulator:
 
     # ------------------------------------------------------------ dispatch
     def handle(self, method, path, query, body, headers):
-        fault = self._next_fault()
+        fault = self._next_fault(method, path)
         if fault and fault["kind"] == "5xx":
-            return fault["status"], {"error": {"message": "EMULATOR injected fault", "type": "internal_server_error",
-                                               "param": None, "code": str(fault["status"])}}, 0.0
+            answer = {"error": {"message": "EMULATOR injected fault", "type": "internal_server_error",
+                                "param": None, "code": str(fault["status"])}}
+            if fault.get("retry_after") is not None:
+                answer["_retry_after"] = str(fault["retry_after"])
+            return fault["status"], answer, 0.0
         if fault and fault["kind"] == "timeout" and not fault.get("applied", True):
             return 504, {"detail": "EMULATOR injected timeout"}, fault["delay"]
         status, answer = self._route(method, path, query, body, headers)
@@ -260,13 +356,30 @@ class LiteLLMEmulator:
             ("POST", "/team/member_update"): self.team_member_update,
         }
         handler = routes.get((method, path))
+        if handler is None and method == "POST" and (path == "/key/regenerate"
+                                                     or path.startswith("/key/") and path.endswith("/regenerate")):
+            key_in_path = path[len("/key/"):-len("/regenerate")] or None
+            handler = lambda q, b: self.key_regenerate(key_in_path, b)  # noqa: E731
         if handler is None:
             return 404, {"detail": "Not Found"}
         try:
             with self.lock:
-                return 200, handler(query, body)
+                answer = handler(query, body)
+                if path == "/key/generate":
+                    self._count_creation()
+                return 200, answer
         except ApiError as exc:
             return exc.status, exc.body
+
+    def _count_creation(self):
+        self.creations += 1
+        if self._down_after is not None:
+            left, mode = self._down_after
+            left -= 1
+            self._down_after = (left, mode) if left > 0 else None
+            if left <= 0:
+                # this creation is applied and answered; every later request finds the gateway down
+                self.go_down(mode)
 
     # ------------------------------------------------------------ keys
     @staticmethod
@@ -311,8 +424,14 @@ class LiteLLMEmulator:
         if team_id is not None and team_id not in self.teams:
             # LiteLLM lets a proxy admin create a key for an unknown team; keep that behaviour
             pass
-        raw = data.pop("key", None) or "sk-" + secrets.token_urlsafe(16)
+        raw = data.pop("key", None)
+        if raw is not None:
+            self._check_custom_key(raw, "Invalid key format. LiteLLM Virtual Key")
+        raw = raw or "sk-" + secrets.token_urlsafe(16)
         token = hash_token(raw)
+        if token in self.keys:
+            # the token is the table's primary key: Prisma's unique constraint error, answered as a 500
+            raise proxy_error(500, "Unique constraint failed on the fields: (`token`)", type_="internal_server_error")
         metadata = self._move_metadata_fields(data, dict(data.pop("metadata", None) or {}))
         expires = None
         if data.get("duration"):
@@ -355,6 +474,54 @@ class LiteLLMEmulator:
         self.keys[token] = row
         answer = self._public_row(row)
         answer.update({"key": raw, "token": token, "token_id": token, "key_type": "default"})
+        return answer
+
+    @staticmethod
+    def _check_custom_key(raw, what):
+        if not raw.startswith("sk-"):
+            raise detail_error(400, {"error": "%s must start with 'sk-'." % what})
+        if len(raw) < MINIMUM_CUSTOM_KEY_LENGTH:
+            raise detail_error(400, {"error": "%s must be at least %d characters long."
+                                     % (what, MINIMUM_CUSTOM_KEY_LENGTH)})
+
+    def key_regenerate(self, key_in_path, body):
+        req = validate(RegenerateKeyRequest, body) if body else RegenerateKeyRequest()
+        if not self.premium:
+            # litellm 1.108 regenerate_key_fn: ValueError -> handle_exception_on_proxy -> 500
+            raise proxy_error(500, "Regenerating Virtual Keys is an Enterprise feature, %s"
+                              % CommonProxyErrors.not_premium_user.value, type_="internal_server_error",
+                              param="None")
+        key = req.key or key_in_path
+        if not key:
+            raise detail_error(400, {"error": "No key passed in."})
+        old_token = hash_token(key) if "sk" in key else key
+        row = self.keys.get(old_token)
+        if row is None:
+            raise detail_error(404, {"error": "Key %s not found." % key})
+        if req.new_key is not None:
+            self._check_custom_key(req.new_key, "New key")
+        raw = req.new_key or "sk-" + secrets.token_urlsafe(16)
+        new_token = hash_token(raw)
+        data = req.model_dump(exclude_unset=True, exclude_none=True)
+        for field in ("key", "new_key", "new_master_key", "grace_period"):
+            data.pop(field, None)
+        self._check_budget(data)
+        if "metadata" in data:
+            row["metadata"] = self._move_metadata_fields(data, dict(data.pop("metadata")))
+        else:
+            self._move_metadata_fields(data, row["metadata"])
+        for field, value in data.items():
+            if field in row and field not in ("token", "created_at"):
+                row[field] = value
+        del self.keys[old_token]
+        row.update(token=new_token, key_name="sk-...%s" % raw[-4:], updated_at=now_iso())
+        self.keys[new_token] = row
+        if req.grace_period:
+            revoke_at = datetime.now(timezone.utc) + timedelta(seconds=duration_in_seconds(req.grace_period))
+            self.deprecated_keys[old_token] = {"active_token": new_token, "revoke_at": revoke_at.isoformat()}
+        answer = self._public_row(row)
+        answer.pop("token")
+        answer.update({"key": raw, "token_id": new_token})
         return answer
 
     def _lookup(self, key=None, alias=None):
@@ -580,6 +747,10 @@ class _Handler(BaseHTTPRequestHandler):
             sys.stderr.write("%s %s\n" % (BANNER, fmt % args))
 
     def _serve(self, method):
+        if self.emu.down:
+            # a gateway that is down: close without an answer (the client sees a reset / remote disconnect)
+            self.close_connection = True
+            return
         parsed = urlparse(self.path)
         query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
         length = int(self.headers.get("Content-Length") or 0)
@@ -600,9 +771,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, answer)
 
     def _send(self, status, answer):
+        retry_after = answer.pop("_retry_after", None) if isinstance(answer, dict) else None
         payload = json.dumps(answer).encode()
         try:
             self.send_response(status)
+            if retry_after is not None:
+                self.send_header("Retry-After", retry_after)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.send_header("X-Emulator", "litellm-management-api")

@@ -15,6 +15,7 @@ export ANSIBLE_NOCOLOR := 1
 export PATH := $(BIN):$(PATH)
 export LLMAAS_MODEL_PYTHON ?= $(CURDIR)/.venv-model/bin/python
 export LLMAAS_CHECKOV ?= $(CURDIR)/.venv-checkov/bin/checkov
+export LLMAAS_NCA ?= $(CURDIR)/.venv-nca/bin/nca
 
 .PHONY: help setup setup-test render render-all test lint pytest molecule sanity build bench clean
 
@@ -43,6 +44,11 @@ $(VENV)/.test: $(VENV)/.controller requirements-test.txt constraints.txt
 	.venv-checkov/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt -c constraints-checkov.txt
 	touch $@
 
+.venv-nca/.stamp: requirements-nca.txt constraints-nca.txt
+	$(PYTHON) -m venv .venv-nca
+	.venv-nca/bin/pip install -q --disable-pip-version-check -r requirements-nca.txt -c constraints-nca.txt
+	touch $@
+
 $(COLLECTION_LINK):
 	mkdir -p $(dir $@)
 	ln -sfn ../../.. $@
@@ -56,7 +62,7 @@ $(COLLECTION_LINK):
 
 setup: $(VENV)/.controller $(COLLECTION_LINK)
 
-setup-test: setup $(VENV)/.test .venv-model/.stamp .venv-checkov/.stamp .cache/.system-tools
+setup-test: setup $(VENV)/.test .venv-model/.stamp .venv-checkov/.stamp .venv-nca/.stamp .cache/.system-tools
 
 # --- the main job --------------------------------------------------------------------------------------
 render: setup

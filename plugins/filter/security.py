@@ -259,8 +259,9 @@ def security_network_policies(ctx):
         _inference_target(ctx["inference_url"], dataplane_peers),
         {"to": [_pods(gw, expressions=[{"key": "cnpg.io/cluster", "operator": "Exists"}])],
          "ports": _ports(POSTGRES_PORT)},
-        {"to": [_pods(gw, REDIS_LABELS)], "ports": _ports(REDIS_PORT)},
     ]
+    if settings.get("redis"):
+        litellm_to.append({"to": [_pods(gw, REDIS_LABELS)], "ports": _ports(REDIS_PORT)})
     if features.get("guardrails"):
         litellm_to.append({"to": [_pods(ns["guardrails"], {"app.kubernetes.io/part-of": "llmaas"})],
                            "ports": _ports(PRESIDIO_PORT)})
@@ -278,10 +279,10 @@ def security_network_policies(ctx):
         {"to": [_pods(gw, expressions=pg_expr)], "ports": _ports(POSTGRES_PORT, 8000)},
         apiserver_rule,
     ]))
-    redis_sel = _sel(REDIS_LABELS)
-    policies.append(_policy(gw, "redis-ingress", redis_sel, ingress=[
-        {"from": [_pods(gw, litellm_labels)], "ports": _ports(REDIS_PORT)},
-    ]))
+    if settings.get("redis"):
+        policies.append(_policy(gw, "redis-ingress", _sel(REDIS_LABELS), ingress=[
+            {"from": [_pods(gw, litellm_labels)], "ports": _ports(REDIS_PORT)},
+        ]))
 
     # --- observability: Prometheus scrapes everything; KEDA's operator queries it ----------------------------
     obs_in = [{"from": [{"podSelector": {}}]}]

@@ -196,3 +196,17 @@ def analyse(tree, workdir):
         src, _, dst = (re.sub(r"\[\w+\]$", "", part.strip()) for part in pair.partition(" => "))
         network.connections.setdefault((src, dst), []).extend(_parse_connections(conns))
     return network
+
+
+def upstream_services(tree):
+    """Services of tests/network/upstream_pods.yml that exist for this rendered tree."""
+    components = yaml.safe_load((HERE / "upstream_pods.yml").read_text())["components"]
+    apps = {a["metadata"]["name"]: a for a in tree.objects(kind="Application")}
+    out = []
+    for comp in components:
+        app = comp["when"].get("application")
+        if app and app not in apps:
+            continue
+        app_ns = apps[app]["spec"]["destination"]["namespace"] if app else ""
+        out.extend(_fill(s, name="", namespace="", app_namespace=app_ns) for s in comp.get("services") or [])
+    return out

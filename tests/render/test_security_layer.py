@@ -2,6 +2,7 @@
 Security with one written exception, ExternalSecrets that resolve, Kyverno policies per flag, and bad inputs."""
 
 import pytest
+from network.analyzer import upstream_pods
 
 from .conftest import INVENTORIES, assert_refused, render
 from .security_helpers import (
@@ -101,19 +102,20 @@ def test_litellm_is_the_only_client_of_the_inference_gateway(rendered, inventory
 
 @pytest.mark.parametrize("inventory", INVENTORIES)
 def test_network_policy_selectors_select_rendered_pods(rendered, inventory):
-    """A policy whose selector matches no pod protects nothing: catch label drift between layers."""
+    """A policy whose selector matches no pod protects nothing: catch label drift between layers.
+
+    Pods are the rendered workloads' and those charts and controllers make (tests/network/upstream_pods.yml).
+    """
     tree = rendered[inventory]
-    templates = pod_templates(tree)
+    pods = [(ns, t["metadata"].get("labels")) for _, ns, _, t in pod_templates(tree)]
+    pods += [(p["namespace"], p["labels"]) for p in upstream_pods(tree)]
     for policy in tree.objects(kind="NetworkPolicy", layer="security"):
         namespace = policy["metadata"]["namespace"]
         selector = policy["spec"]["podSelector"]
         if not selector or namespace not in _stack_namespaces(inventory):
             continue
         name = policy["metadata"]["name"]
-        if name in ("postgres", "redis-ingress", "inference-gateway-ingress", "inference-gateway-egress"):
-            continue  # CloudNativePG / the gateway controller create these pods
-        matched = [n for _, ns, n, t in templates
-                   if ns == namespace and selector_matches(selector, t["metadata"].get("labels"))]
+        matched = [labels for ns, labels in pods if ns == namespace and selector_matches(selector, labels)]
         assert matched, f"{inventory}: NetworkPolicy {namespace}/{name} selects no rendered pod"
 
 
@@ -220,7 +222,7 @@ BAD_INPUTS = [
     ("source-namespace-shared", "vast",
      {"llmaas_secrets": {"store": "llmaas", "backend": "kubernetes", "source_namespace": "llm-gateway",
                          "remote_keys": {"oauth2_proxy_client_secret": "a", "oauth2_proxy_cookie_secret": "b"}}},
-     "source_namespace that is not one of"),
+     "not one of the stack's namespaces"),
     ("kyverno-action", "gke_l4", {"platform_security_kyverno_action": "Deny"}, "platform_security_kyverno_action"),
     ("bad-cidr", "gke_l4", {"platform_security_apiserver_cidrs": ["10.0.0.0/33"]}, "platform_security_*_cidrs"),
     ("sso-app-name", "vast",

@@ -1,0 +1,135 @@
+"""The platform contract: strict checks, one refusal per problem, derived values computed once, the layer registry."""
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.llmaas.platform.plugins.plugin_utils import contract
+
+ROOT = Path(__file__).resolve().parents[4]
+GKE = yaml.safe_load((ROOT / "inventories/gke_l4/group_vars/all/platform.yml").read_text())
+VAST = yaml.safe_load((ROOT / "inventories/vast/group_vars/all/platform.yml").read_text())
+
+
+def build(inventory, **changes):
+    shared = dict(copy.deepcopy(inventory), **changes)
+    return contract.build({k: v for k, v in shared.items() if k.startswith("llmaas_")}, role_vars={}, layers=[])
+
+
+def refusals(inventory, **changes):
+    with pytest.raises(contract.ContractError) as err:
+        build(inventory, **changes)
+    return err.value.errors
+
+
+def test_both_inventories_are_accepted_with_every_default_filled():
+    for inventory in (GKE, VAST):
+        found = build(inventory)
+        assert set(found["features"]) == set(contract.role_spec("preflight", "inventory")["llmaas_features"]["options"])
+        assert found["argocd"]["project"] == inventory["llmaas_gitops"]["project"]
+        assert all(m["served_name"] and m["replicas"] >= 1 for m in found["models"])
+
+
+def test_time_slicing_default_is_one_definition():
+    gpu = {k: v for k, v in GKE["llmaas_gpu"].items() if k != "time_slicing"}
+    found = build(GKE, llmaas_gpu=gpu)
+    spec = contract.role_spec("preflight", "inventory")["llmaas_gpu"]["options"]["time_slicing"]["options"]
+    assert found["gpu"]["time_slicing"] == {"enabled": spec["enabled"]["default"],
+                                            "clients_per_gpu": spec["clients_per_gpu"]["default"]}
+
+
+def test_scale_to_zero_needs_keda_and_raw_mode():
+    features = dict(GKE["llmaas_features"], scale_to_zero=True, keda=False)
+    found = build(GKE, llmaas_features=features)
+    assert found["serving"]["scale_to_zero"] is False
+    assert all(m["autoscaling"]["min"] == m["replicas"] for m in found["models"])
+    found = build(GKE, llmaas_features=dict(features, keda=True))
+    assert found["serving"]["scale_to_zero"] is True
+    assert all(m["autoscaling"]["min"] == 0 for m in found["models"])
+
+
+def test_the_service_url_carries_the_one_port():
+    found = contract.build({k: v for k, v in GKE.items() if k.startswith("llmaas_")},
+                           role_vars={"vllm_serving": {"vllm_serving_port": 8080}}, layers=["serving"])
+    assert found["serving"]["port"] == 8080
+    assert all(m["url"].endswith(":8080") for m in found["models"])
+
+
+def test_registry_lists_every_layer_once_in_wave_order():
+    waves = [layer["wave"] for layer in contract.LAYERS]
+    assert waves == sorted(waves) and len(set(waves)) == len(waves)
+    roles = {layer["role"] for layer in contract.LAYERS}
+    assert roles == {p.name for p in (ROOT / "roles").iterdir() if (p / "tasks/main.yml").exists()} - {
+        "preflight", "k3s_node"}
+
+
+def test_registry_keeps_layers_the_play_did_not_run():
+    found = build(GKE)
+    enabled = [la["name"] for la in found["layers"] if la["enabled"]]
+    assert "observability" in enabled and "gateway" in enabled
+    off = build(GKE, llmaas_features=dict(GKE["llmaas_features"], observability=False, benchmark=False))
+    assert "observability" not in [la["name"] for la in off["layers"] if la["enabled"]]
+
+
+def test_docs_layers_table_matches_the_registry():
+    table = re.findall(r"^\| (\d+) \| (\w+) \| (\w+):", (ROOT / "docs/layers.md").read_text(), re.M)
+    assert [(int(w), n, r) for w, n, r in table] == [(la["wave"], la["name"], la["role"]) for la in contract.LAYERS]
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"llmaas_models": [dict(GKE["llmaas_models"][0], gpus="2")]}, "write 2 without quotes"),
+    ({"llmaas_models": [dict(GKE["llmaas_models"][0], gpus=True)]}, "an integer"),
+    ({"llmaas_featurs": {}}, "did you mean llmaas_features"),
+    ({"llmaas_namespaces": dict(GKE["llmaas_namespaces"], gateway="gw.1")}, "llmaas_namespaces.gateway"),
+    ({"llmaas_gitops": dict(GKE["llmaas_gitops"], repo_url="not a url")}, "a Git URL"),
+    ({"llmaas_models": [dict(GKE["llmaas_models"][0], image="vllm/vllm-openai")]}, "pinned tag"),
+    ({"llmaas_tenants": [dict(GKE["llmaas_tenants"][0],
+                              keys=[dict(GKE["llmaas_tenants"][0]["keys"][0], max_parallel_requests=-2)])]},
+     "limits >= 0"),
+])
+def test_refusals_name_the_variable_the_value_and_what_is_allowed(changes, fragment):
+    errors = refusals(GKE, **changes)
+    assert len(errors) == 1, errors
+    assert fragment in errors[0]
+    assert "allowed" in errors[0] or "did you mean" in errors[0]
+
+
+def test_every_problem_in_one_pass():
+    """Shape problems all at once; the rules across variables all at once (they need the shapes right)."""
+    errors = refusals(GKE, llmaas_models=[dict(GKE["llmaas_models"][0], gpus="2")],
+                      llmaas_gpu=dict(GKE["llmaas_gpu"], gpus_per_nod=1), llmaas_profle="cost")
+    assert len(errors) == 3, errors
+    errors = refusals(GKE, llmaas_tenants=[dict(GKE["llmaas_tenants"][0], rpm_limit=-1)],
+                      llmaas_gitops=dict(GKE["llmaas_gitops"], repo_url=""),
+                      llmaas_namespaces=dict(GKE["llmaas_namespaces"], serving="Serving"))
+    assert len(errors) == 3, errors
+
+
+def test_pinned_versions_set_in_the_inventory_are_refused():
+    shared = {k: v for k, v in GKE.items() if k.startswith("llmaas_")}
+    with pytest.raises(contract.ContractError, match="llmaas_images: set in the inventory"):
+        contract.build(dict(shared, llmaas_images={}), inventory_names=["llmaas_images"], layers=[])
+    contract.build(dict(shared, llmaas_images={}), inventory_names=["llmaas_images"], extra_names=["llmaas_images"],
+                   layers=[])
+
+
+def test_render_tree_scan(tmp_path):
+    assert contract.scan_tree(tmp_path / "absent", "# Rendered") == ([], {})
+    (tmp_path / "serving").mkdir()
+    (tmp_path / "serving" / "kustomization.yaml").write_text("resources: []\n")
+    (tmp_path / "serving" / "ours.yaml").write_text("# Rendered by llmaas.platform\n")
+    errors, tree = contract.scan_tree(tmp_path, "# Rendered by llmaas.platform")
+    assert errors == [] and tree == {"serving": {"kustomization.yaml": False, "ours.yaml": True}}
+    assert contract._tree_rules({}, tree)[0].startswith("llmaas_render_dir: serving/kustomization.yaml")
+    file_dir = tmp_path / "file"
+    file_dir.write_text("")
+    assert "is a file" in contract.scan_tree(file_dir, "#")[0][0]
+
+
+def test_gitops_path_must_match_inside_a_git_work_tree(tmp_path):
+    (tmp_path / ".git").mkdir()
+    assert contract.gitops_path_rules(tmp_path / "rendered" / "gke_l4", "rendered/gke_l4") == []
+    assert "llmaas_gitops.path" in contract.gitops_path_rules(tmp_path / "out", "rendered/gke_l4")[0]

@@ -3,9 +3,11 @@ validates request bodies with the installed litellm package's own models): creat
 idempotent, and hands keys over in 0600 files that never appear in the playbook output."""
 
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,12 +20,23 @@ MASTER = "sk-tenants-test-master"
 MODELS = ["qwen-coder-chat", "qwen-coder-fim", "qwen-coder-agent"]
 
 
-def run(inventory, out_dir, api_url, extra=()):
+def command(inventory, out_dir, api_url, extra=()):
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                LITELLM_API_URL=api_url, LITELLM_MASTER_KEY=MASTER)
     cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(ROOT / "inventories" / inventory),
            str(ROOT / "playbooks" / "tenants.yml"), "-e", f"tenants_output_dir={out_dir}", *extra]
+    return cmd, env
+
+
+def run(inventory, out_dir, api_url, extra=()):
+    cmd, env = command(inventory, out_dir, api_url, extra)
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def start_run(inventory, out_dir, api_url):
+    cmd, env = command(inventory, out_dir, api_url)
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
 
 
 def recap(stdout):
@@ -84,12 +97,83 @@ def test_first_run_creates_second_is_a_no_op(emulator, tmp_path):
             assert value not in proc.stdout and value not in proc.stderr
 
 
-def test_lost_key_file_fails_clearly(emulator, tmp_path):
+def converged(emulator, out_dir, aliases):
+    """0 duplicate keys, 0 lost keys: one key per alias, its file holds that key, its Continue config too."""
+    from litellm.proxy._types import hash_token
+    on_gateway = sorted(row["key_alias"] for row in emulator.keys.values())
+    assert on_gateway == sorted(aliases), on_gateway
+    for alias in aliases:
+        value = (out_dir / alias / "key").read_text().strip()
+        assert emulator.keys[hash_token(value)]["key_alias"] == alias
+        config = yaml.safe_load((out_dir / alias / "continue.yaml").read_text())
+        assert {m["apiKey"] for m in config["models"]} == {value}
+
+
+def test_lost_key_file_fails_clearly_others_converge_then_regenerates(emulator, tmp_path):
     assert run("gke_l4", tmp_path, emulator.url).returncode == 0
     (tmp_path / "platform-ci" / "key").unlink()
+    (tmp_path / "platform-ide-alice" / "continue.yaml").unlink()
     proc = run("gke_l4", tmp_path, emulator.url)
     assert proc.returncode != 0
-    assert "No key file" in proc.stdout and "platform-ci" in proc.stdout
+    assert "platform-ci" in proc.stdout and "-e tenants_missing_value=regenerate" in proc.stdout
+    # the other key's Continue config is written even though the run fails
+    assert (tmp_path / "platform-ide-alice" / "continue.yaml").exists()
+    fixed = run("gke_l4", tmp_path, emulator.url, extra=["-e", "tenants_missing_value=regenerate"])
+    assert fixed.returncode == 0, fixed.stdout[-3000:]
+    converged(emulator, tmp_path, ["platform-ci", "platform-ide-alice"])
+
+
+def test_gateway_down_mid_run_then_rerun_converges(tmp_path):
+    """The trial from issue 13 on the gke_l4 tenants: the gateway stops after the first creation."""
+    with LiteLLMEmulator(master_key=MASTER, models=MODELS) as emu:
+        emu.down_after_creations(1)
+        start = time.monotonic()
+        first = run("gke_l4", tmp_path, emu.url)
+        elapsed = time.monotonic() - start
+        assert first.returncode != 0
+        assert "created and delivered 1 key(s)" in first.stdout and "Run again to finish" in first.stdout
+        assert elapsed < 60, elapsed
+        emu.come_up()
+        again = run("gke_l4", tmp_path, emu.url)
+        assert again.returncode == 0, again.stdout[-3000:]
+        converged(emu, tmp_path, ["platform-ci", "platform-ide-alice"])
+
+
+def test_controller_killed_mid_run_then_rerun_converges(tmp_path):
+    """SIGKILL ansible-playbook (and its module) while it creates keys; the re-run finishes the job."""
+    with LiteLLMEmulator(master_key=MASTER, models=MODELS) as emu:
+        emu.fault_on("/key/generate", kind="slow", count=2, delay=3.0)  # applied, answered late
+        proc = start_run("gke_l4", tmp_path, emu.url)
+        deadline = time.monotonic() + 120
+        while not emu.keys and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert emu.keys, "no key was created before the deadline"
+        os.killpg(proc.pid, signal.SIGKILL)  # the module is waiting for the answer to its first create
+        proc.wait(timeout=30)
+        assert not (tmp_path / next(iter(emu.keys.values()))["key_alias"] / "key").exists()
+        emu.clear_faults()
+        again = run("gke_l4", tmp_path, emu.url)
+        assert again.returncode == 0, again.stdout[-3000:]
+        assert "deliver" in again.stdout  # the pending value the gateway already held, promoted
+        converged(emu, tmp_path, ["platform-ci", "platform-ide-alice"])
+
+
+def test_bad_tenant_list_refused_before_any_call(emulator, tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text(yaml.safe_dump({"llmaas_tenants": [
+        {"team_id": "team-a", "models": ["not-served"], "keys": [{"key_alias": "dup"}]},
+        {"team_id": "team-b", "tpm_limit": -1, "keys": [{"key_alias": "dup", "rpm_limit": "60",
+                                                          "budget_duration": "1y"}]},
+    ]}))
+    proc = run("gke_l4", tmp_path, emulator.url, extra=["-e", "@%s" % bad])
+    assert proc.returncode != 0
+    out = proc.stdout
+    assert "llmaas_tenants['team-a'].models: 'not-served' is not served by the gateway" in out
+    assert "llmaas_tenants['team-b'].tpm_limit: -1 must be an integer >= 0" in out
+    assert "llmaas_tenants['team-b'].keys['dup'].rpm_limit: '60' must be an integer >= 0" in out
+    assert "budget_duration: '1y' must be a LiteLLM duration" in out
+    assert "key_alias 'dup' is declared 2 times (teams team-a, team-b)" in out
+    assert not emulator.request_log
 
 
 def test_missing_connection_settings_fail_before_any_call(emulator, tmp_path):

@@ -54,10 +54,11 @@ $(COLLECTION_LINK):
 	ln -sfn ../../.. $@
 
 # Debian packages the gates run for real: promtool (package prometheus) checks and unit-tests the rendered rules,
-# shellcheck serves ansible-test's shell sanity test.
+# shellcheck serves ansible-test's shell sanity test, lua5.1 runs the Argo CD health script of the app-of-apps.
 .cache/.system-tools:
-	@command -v promtool >/dev/null && command -v shellcheck >/dev/null || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus shellcheck >/dev/null; }
+	@command -v promtool >/dev/null && command -v shellcheck >/dev/null && command -v lua5.1 >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  prometheus shellcheck lua5.1 >/dev/null; }
 	@mkdir -p .cache && touch $@
 
 setup: $(VENV)/.controller $(COLLECTION_LINK)

@@ -30,6 +30,7 @@ from ansible_collections.llmaas.platform.plugins.plugin_utils.manifests import (
     kustomization,
     load_documents,
     object_key,
+    skip_dry_run_when_crd_missing,
 )
 
 ARGUMENT_SPEC = {
@@ -66,6 +67,9 @@ class ActionModule(ActionBase):
         for template in args["templates"]:
             objects.extend(self._render_template(template, task_vars))
         if args["delivery"] == "render":
+            if args["components"]:
+                # This layer's own charts bring CRDs that the first sync's dry-run cannot see yet.
+                objects = [skip_dry_run_when_crd_missing(obj) for obj in objects]
             try:
                 objects.extend(
                     component_application(c, args["argocd_namespace"], args["argocd_project"])

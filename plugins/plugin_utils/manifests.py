@@ -121,7 +121,7 @@ def dump_documents(objects, layer):
 
 
 def object_key(obj):
-    group = obj["apiVersion"].rsplit("/", 1)[0] if "/" in obj["apiVersion"] else ""
+    group = api_group(obj)
     return (group, obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
 
 
@@ -146,6 +146,38 @@ def apply_order(objects):
     indexed = list(enumerate(objects))
     indexed.sort(key=lambda pair: (rank.get(pair[1]["kind"], len(KIND_ORDER)), pair[0]))
     return [pair[1] for pair in indexed]
+
+
+# API groups the API server serves itself; every other group is a custom resource whose CRD some component brings.
+BUILTIN_API_GROUPS = frozenset({
+    "", "admissionregistration.k8s.io", "apiextensions.k8s.io", "apiregistration.k8s.io", "apps",
+    "authentication.k8s.io", "authorization.k8s.io", "autoscaling", "batch", "certificates.k8s.io",
+    "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io", "flowcontrol.apiserver.k8s.io",
+    "networking.k8s.io", "node.k8s.io", "policy", "rbac.authorization.k8s.io", "resource.k8s.io",
+    "scheduling.k8s.io", "storage.k8s.io", "storagemigration.k8s.io", "kustomize.config.k8s.io",
+})
+SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
+SKIP_DRY_RUN = "SkipDryRunOnMissingResource=true"
+
+
+def api_group(obj):
+    return obj["apiVersion"].rsplit("/", 1)[0] if "/" in obj["apiVersion"] else ""
+
+
+def skip_dry_run_when_crd_missing(obj):
+    """Mark a custom resource so Argo CD's dry-run skips it while its CRD is not installed yet.
+
+    Argo CD dry-runs every resource of a sync before the first wave; a custom resource whose CRD arrives with a chart
+    Application of the same sync fails that dry-run and with it the whole sync. The chart Application's earlier wave
+    (plus the Application health check in argocd-cm) still makes the resource wait for its CRD.
+    """
+    if api_group(obj) in BUILTIN_API_GROUPS or api_group(obj) == "argoproj.io":
+        return obj
+    annotations = obj["metadata"].setdefault("annotations", {})
+    options = [o.strip() for o in annotations.get(SYNC_OPTIONS, "").split(",") if o.strip()]
+    if SKIP_DRY_RUN not in options:
+        annotations[SYNC_OPTIONS] = ",".join(options + [SKIP_DRY_RUN])
+    return obj
 
 
 def component_application(component, argocd_namespace, project):
@@ -177,6 +209,8 @@ def component_application(component, argocd_namespace, project):
             "project": project,
             "source": source,
             "destination": {"server": "https://kubernetes.default.svc", "namespace": component["namespace"]},
-            "syncPolicy": {"automated": {"prune": True, "selfHeal": True}, "syncOptions": sync_options},
+            # A chart's webhooks or CRDs may lag on a first install: retry with backoff instead of failing for good.
+            "syncPolicy": {"automated": {"prune": True, "selfHeal": True}, "syncOptions": sync_options,
+                           "retry": {"limit": 10, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "5m"}}},
         },
     })

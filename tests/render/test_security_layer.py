@@ -122,7 +122,8 @@ def test_network_policy_selectors_select_rendered_pods(rendered, inventory):
 @pytest.mark.parametrize("inventory", INVENTORIES)
 def test_every_workload_fits_restricted_pss_except_the_written_exception(rendered, inventory):
     tree = rendered[inventory]
-    exceptions = {"gpu-operator"}
+    # GPU agents and node-exporter need the host (ADR 0010, ADR 0009); each exception namespace says why.
+    exceptions = {"gpu-operator", "node-exporter"}
     failures = []
     for kind, namespace, name, template in pod_templates(tree):
         if namespace in exceptions:
@@ -135,6 +136,7 @@ def test_every_workload_fits_restricted_pss_except_the_written_exception(rendere
         level = namespace["metadata"].get("labels", {}).get("pod-security.kubernetes.io/enforce")
         if name in exceptions:
             assert level == "privileged"
+            assert namespace["metadata"]["annotations"]["llmaas.platform/pod-security-exception"]
         else:
             assert level == "restricted", f"{inventory}: namespace {name} enforces {level}"
 

@@ -1,0 +1,170 @@
+"""Pods that charts and controllers make, admitted at their namespace's Pod Security level.
+
+Our own Deployments are checked by the real API server (tests/controlplane). The pods a chart or a controller makes
+are not in the rendered tree: tests/admission/chart_pods.yml keeps their security fields as cited at the pinned
+version, this test applies what we render on top (AgentgatewayParameters overlays by strategic merge patch, Helm
+values, the namespace a value chooses), and tests/admission/psa evaluates each pod with the real
+k8s.io/pod-security-admission library at the level its namespace enforces.
+"""
+
+import copy
+import json
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from .conftest import INVENTORIES, ROOT
+
+ADMISSION = ROOT / "tests" / "admission"
+CITED = yaml.safe_load((ADMISSION / "chart_pods.yml").read_text())["components"]
+VERSIONS = yaml.safe_load((ROOT / "playbooks" / "vars" / "versions.yml").read_text())
+EXCEPTION = "llmaas.platform/pod-security-exception"
+
+
+@pytest.fixture(scope="session")
+def psa(tmp_path_factory):
+    """The evaluator binary, built from tests/admission/psa (Go module cache and proxy)."""
+    go = shutil.which("go")
+    if not go:
+        pytest.skip("Go is needed to build the Pod Security evaluator (tests/admission/psa)")
+    out = tmp_path_factory.mktemp("psa") / "psa"
+    proc = subprocess.run([go, "build", "-o", str(out), "."], cwd=ADMISSION / "psa", capture_output=True, text=True,
+                          timeout=1200, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def evaluate(pods):
+        run = subprocess.run([str(out)], input=json.dumps(pods), capture_output=True, text=True, timeout=120,
+                             check=False)
+        assert run.returncode == 0, run.stderr
+        return {r["name"]: r for r in json.loads(run.stdout)}
+    return evaluate
+
+
+def _cited(name):
+    return next(c for c in CITED if c["name"] == name)
+
+
+def _get(values, dotted):
+    for part in dotted.split("."):
+        if not isinstance(values, dict) or part not in values:
+            return None
+        values = values[part]
+    return values
+
+
+def _levels(tree):
+    """{namespace: (enforced level, exception note)}; a namespace nobody labels enforces nothing (privileged)."""
+    return {ns["metadata"]["name"]: (ns["metadata"].get("labels", {}).get("pod-security.kubernetes.io/enforce",
+                                                                          "privileged"),
+                                     ns["metadata"].get("annotations", {}).get(EXCEPTION))
+            for ns in tree.objects(kind="Namespace")}
+
+
+def _app(tree, name):
+    apps = [a for a in tree.objects(kind="Application") if a["metadata"]["name"] == name]
+    return apps[0] if apps else None
+
+
+def chart_pods(tree):
+    """(name, namespace, template, patch) for every chart- or controller-made pod the tree asks for."""
+    pods = []
+    proxy = _cited("agentgateway-proxy")
+    params = {(p["metadata"]["namespace"], p["metadata"]["name"]): p
+              for p in tree.objects(kind="AgentgatewayParameters")}
+    for gw in tree.objects(kind="Gateway"):
+        if gw["spec"]["gatewayClassName"] != "agentgateway":
+            continue
+        ns = gw["metadata"]["namespace"]
+        ref = (gw["spec"].get("infrastructure") or {}).get("parametersRef") or {}
+        overlay = params.get((ns, ref.get("name"))) if ref.get("kind") == "AgentgatewayParameters" else None
+        patch = _get(overlay, "spec.deployment.spec.template") if overlay else None
+        pods.append((f"agentgateway-proxy/{ns}/{gw['metadata']['name']}", ns, proxy["template"], patch))
+
+    kps = _app(tree, "kube-prometheus-stack")
+    if kps:
+        node = _cited("node-exporter")
+        values = kps["spec"]["source"]["helm"].get("valuesObject") or {}
+        ns = _get(values, node["namespace_value"]) or kps["spec"]["destination"]["namespace"]
+        pods.append((f"node-exporter/{ns}", ns, node["template"], None))
+
+    app = _app(tree, "opencost")
+    if app:
+        oc = _cited("opencost")
+        values = app["spec"]["source"]["helm"].get("valuesObject") or {}
+        template = copy.deepcopy(oc["template"])
+        containers = {c["name"]: c for c in template["spec"]["containers"]}
+        for container, switch in oc["optional_containers"].items():
+            if not _get(values, switch):
+                template["spec"]["containers"].remove(containers.pop(container))
+        for value_path, field in oc["values"].items():
+            value = _get(values, value_path)
+            if not value:
+                continue
+            if field == "spec.securityContext":
+                template["spec"]["securityContext"] = value
+            else:
+                _, container, key = field.split(".")
+                if container in containers:
+                    containers[container][key] = value
+        pods.append((f"opencost/{app['spec']['destination']['namespace']}",
+                     app["spec"]["destination"]["namespace"], template, None))
+    return pods
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_chart_made_pods_are_admitted_where_they_land(rendered, psa, inventory):
+    tree = rendered[inventory]
+    levels = _levels(tree)
+    pods = chart_pods(tree)
+    assert pods, "no chart-made pod found in the tree"
+    results = psa([{"name": name, "level": levels.get(ns, ("privileged", None))[0], "template": template,
+                    "patch": patch} for name, ns, template, patch in pods])
+    refused = {name: r["reasons"] for name, r in results.items() if not r["allowed"]}
+    assert refused == {}
+    # Each lands in a namespace the stack renders with an explicit level; anything above restricted sits in a
+    # namespace of its own with the reason written on it.
+    for name, ns, _, _ in pods:
+        assert ns in levels, f"{name}: namespace {ns} is not rendered, so nothing enforces a level there"
+        level, note = levels[ns]
+        assert level == "restricted" or note, f"{name}: {ns} enforces {level} without a {EXCEPTION} annotation"
+
+
+def test_node_exporter_needs_its_exception(psa):
+    """The exception is not a convenience: node-exporter's cited pod fails restricted and baseline."""
+    node = _cited("node-exporter")
+    results = psa([{"name": f"node-exporter@{level}", "level": level, "template": node["template"]}
+                   for level in ("restricted", "baseline", "privileged")])
+    assert not results["node-exporter@restricted"]["allowed"]
+    assert not results["node-exporter@baseline"]["allowed"]
+    reasons = " ".join(results["node-exporter@baseline"]["reasons"])
+    assert "host namespaces" in reasons and "hostPath volumes" in reasons
+    assert results["node-exporter@privileged"]["allowed"]
+
+
+def test_the_check_refuses_what_the_charts_ship_unchanged(psa):
+    """Without our overlay and values: the agentgateway proxy and OpenCost are refused by restricted."""
+    proxy, oc = _cited("agentgateway-proxy"), _cited("opencost")
+    results = psa([{"name": "proxy", "level": "restricted", "template": proxy["template"]},
+                   {"name": "opencost", "level": "restricted", "template": oc["template"]}])
+    assert not results["proxy"]["allowed"]
+    assert any("seccompProfile" in r for r in results["proxy"]["reasons"]), results["proxy"]["reasons"]
+    assert not results["opencost"]["allowed"]
+
+
+def test_cited_data_follows_the_pins():
+    """A moved pin (playbooks/vars/versions.yml) makes the cited fields stale: look them up again at the new tag."""
+    for component in CITED:
+        version = str(VERSIONS["llmaas_charts"][component["pin"]]["version"]).lstrip("v")
+        assert version in component["tag"], (component["name"], component["tag"], version)
+        assert component["repo"] and component["path"] and component["read_at"]
+
+
+def test_inference_gateway_service_is_not_exposed_on_nodes(rendered):
+    """k3s ServiceLB opens a host port for every LoadBalancer Service: the unauthenticated model path stays
+    ClusterIP (the agentgateway controller makes the Service from spec.service of the parameters)."""
+    tree = rendered["vast"]
+    gw = tree.one("Gateway", "llmaas-inference")
+    params = tree.one("AgentgatewayParameters", gw["spec"]["infrastructure"]["parametersRef"]["name"])
+    assert params["spec"]["service"]["spec"]["type"] == "ClusterIP"

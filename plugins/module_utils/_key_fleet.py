@@ -20,7 +20,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from ansible_collections.llmaas.platform.plugins.module_utils._key_delivery import (
     DeliveryError,
@@ -62,7 +62,8 @@ def duration_seconds(text):
 
 
 def utc_now():
-    return datetime.utcnow().replace(microsecond=0)
+    """Naive UTC, as compared with parse_time()."""
+    return datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
 
 
 def parse_time(value):
@@ -336,6 +337,8 @@ class KeyFleet(object):
             except (LiteLLMError, DeliveryError) as exc:
                 for alias, _token in deletes:
                     failures[alias] = str(exc)
+                if isinstance(exc, LiteLLMUnavailable):
+                    stopped, stopped_error = "the gateway is unavailable", exc
         summary["requests"] = self.client.requests_sent
         changed = (not check and any(done_writes.values())) or (
             any(a not in ("none", "undelivered") for a in actions.values())

@@ -181,3 +181,27 @@ def test_missing_connection_settings_fail_before_any_call(emulator, tmp_path):
     assert proc.returncode != 0
     assert "Set LITELLM_API_URL" in proc.stdout
     assert not emulator.request_log
+
+
+def test_check_and_diff_modes_write_nothing_and_never_show_a_key(emulator, tmp_path):
+    out = tmp_path / "out"
+    check = run("gke_l4", out, emulator.url, extra=["--check", "--diff"])
+    assert check.returncode == 0, check.stdout[-3000:]
+    assert recap(check.stdout)["changed"] > 0
+    assert not emulator.keys and not emulator.teams
+    assert not out.exists() or not any(out.rglob("*"))
+    assert run("gke_l4", out, emulator.url).returncode == 0
+    values = [(out / alias / "key").read_text().strip() for alias in ("platform-ci", "platform-ide-alice")]
+    changed = tmp_path / "changed.yml"
+    tenants = yaml.safe_load((ROOT / "inventories/gke_l4/group_vars/all/platform.yml").read_text())["llmaas_tenants"]
+    tenants[0]["keys"][0]["rpm_limit"] = 7
+    tenants[0]["keys"][1]["rotation"] = "now"
+    changed.write_text(yaml.safe_dump({"llmaas_tenants": tenants}))
+    for mode in (["--check", "--diff"], ["--diff"]):
+        proc = run("gke_l4", out, emulator.url, extra=[*mode, "-e", "@%s" % changed])
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert "rpm_limit" in proc.stdout  # the diff is there
+        for value in [*values, MASTER]:
+            assert value not in proc.stdout and value not in proc.stderr
+        assert "sk-" not in proc.stdout
+    converged(emulator, out, ["platform-ci", "platform-ide-alice"])

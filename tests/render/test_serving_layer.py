@@ -199,7 +199,8 @@ def test_keda_scales_on_vllm_queue_depth(rendered, inventory):
         so = rendered[inventory].one("ScaledObject", f"vllm-{m['name']}", layer="serving")
         assert so["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
                                                 "name": f"vllm-{m['name']}"}
-        prom = [t for t in so["spec"]["triggers"] if t["type"] == "prometheus"]
+        # vLLM's own queue; the endpoint picker's queue trigger is tests/render/test_scale_to_zero.py's
+        prom = [t for t in so["spec"]["triggers"] if "vllm:num_requests_waiting" in t["metadata"].get("query", "")]
         assert len(prom) == 1
         query = prom[0]["metadata"]["query"]
         assert query.startswith("sum by (model_name) (vllm:num_requests_waiting{")
@@ -212,23 +213,6 @@ def test_keda_scales_on_vllm_queue_depth(rendered, inventory):
         assert so["spec"]["maxReplicaCount"] >= max(expected_min, 1)
         # KEDA owns the replica count: a fixed one would fight the HPA on every Argo CD sync
         assert "replicas" not in rendered[inventory].one("Deployment", f"vllm-{m['name']}")["spec"]
-
-
-def test_scale_to_zero_holds_requests_on_gke(rendered):
-    tree = rendered["gke_l4"]
-    for m in INVENTORY["gke_l4"]["llmaas_models"]:
-        hso = tree.one("HTTPScaledObject", f"vllm-{m['name']}-http", layer="serving")
-        assert hso["metadata"]["annotations"]["httpscaledobject.keda.sh/skip-scaledobject-creation"] == "true"
-        assert hso["spec"]["scaleTargetRef"]["service"] == f"vllm-{m['name']}"
-        assert hso["spec"]["scaleTargetRef"]["port"] == 8000
-        assert hso["spec"]["replicas"]["min"] == 0
-        so = tree.one("ScaledObject", f"vllm-{m['name']}", layer="serving")
-        push = [t for t in so["spec"]["triggers"] if t["type"] == "external-push"]
-        assert push and push[0]["metadata"]["httpScaledObject"] == hso["metadata"]["name"]
-        assert so["metadata"]["name"] != hso["metadata"]["name"]
-    apps = {a["metadata"]["name"] for a in tree.objects(kind="Application", layer="serving")}
-    assert {"keda", "keda-add-ons-http"} <= apps
-    assert not rendered["vast"].objects(kind="HTTPScaledObject")
 
 
 def test_vast_ha_overlay_is_zero_downtime(rendered):

@@ -33,7 +33,8 @@ def plane(tmp_path_factory):
     cp = ControlPlane(tmp_path_factory.mktemp("keys-controlplane"), bindir)
     cp.start(timeout=400)  # the machine is shared: the API server can take minutes to become ready
     try:
-        cp.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+        cp.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                  "metadata": {"name": NAMESPACE}})
         yield cp
     finally:
         cp.stop()

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Test-only filters for the emulated molecule scenarios: what the stack consists of and how the cluster differs.
+"""Test-only filters for the control-plane molecule scenarios: what the stack consists of and how the cluster differs.
 
 They read the tree `playbooks/site.yml` renders (llmaas_delivery: render) because that is the stack's own statement
 of which objects must exist after `llmaas_delivery: apply`.
@@ -196,6 +196,84 @@ def stack_present(entries, info_results):
     return stack_names([e for e in entries if _key(e["object"]) in live])
 
 
+def unavailable_workloads(resources):
+    """Deployments and StatefulSets whose available replicas (as the real controllers report) fall short."""
+    out = []
+    for obj in resources:
+        want = obj["spec"].get("replicas", 1)
+        have = (obj.get("status") or {}).get("availableReplicas", 0)
+        if have != want:
+            out.append(f"{obj['kind']} {obj['metadata']['namespace']}/{obj['metadata']['name']}: "
+                       f"{have}/{want} available")
+    return out
+
+
+def _gpus(pod):
+    return sum(int((c.get("resources") or {}).get("limits", {}).get("nvidia.com/gpu", 0))
+               for c in pod["spec"].get("containers", []))
+
+
+def placement_problems(pods, nodes):
+    """Pods not where the pools promise: unbound or not Running, a GPU pod on a node without GPUs, a pod without
+    GPUs on a node tainted for GPU workloads."""
+    by_name = {n["metadata"]["name"]: n for n in nodes}
+    out = []
+    for pod in pods:
+        name = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+        node = by_name.get(pod["spec"].get("nodeName") or "")
+        if node is None or (pod.get("status") or {}).get("phase") != "Running":
+            out.append(f"{name}: not running on a node (phase {(pod.get('status') or {}).get('phase')})")
+            continue
+        node_gpus = int((node.get("status") or {}).get("allocatable", {}).get("nvidia.com/gpu", 0))
+        gpu_tainted = any(t["key"] == "nvidia.com/gpu" for t in (node["spec"].get("taints") or []))
+        if _gpus(pod) and not node_gpus:
+            out.append(f"{name}: asks for {_gpus(pod)} GPU(s) but runs on {node['metadata']['name']}, which has none")
+        if not _gpus(pod) and gpu_tainted:
+            out.append(f"{name}: needs no GPU but runs on the GPU node {node['metadata']['name']}")
+    return out
+
+
+def gpu_pods(pods):
+    return [p for p in pods if _gpus(p)]
+
+
+def priority_problems(pods, classes):
+    """Pods whose priority is not the value of the PriorityClass they name (set by the Priority admission)."""
+    values = {c["metadata"]["name"]: c["value"] for c in classes}
+    out = []
+    for pod in pods:
+        wanted = pod["spec"].get("priorityClassName")
+        if wanted and pod["spec"].get("priority") != values.get(wanted):
+            out.append(f"{pod['metadata']['namespace']}/{pod['metadata']['name']}: priorityClassName {wanted} "
+                       f"(value {values.get(wanted)}) but priority {pod['spec'].get('priority')}")
+    return out
+
+
+def unmet_budgets(budgets):
+    """PodDisruptionBudgets the real disruption controller has not processed, or whose healthy pods fall short."""
+    out = []
+    for pdb in budgets:
+        status, name = pdb.get("status") or {}, f"{pdb['metadata']['namespace']}/{pdb['metadata']['name']}"
+        if status.get("observedGeneration") != pdb["metadata"].get("generation"):
+            out.append(f"{name}: not processed by the disruption controller")
+        elif status.get("currentHealthy", 0) < status.get("desiredHealthy", 0):
+            out.append(f"{name}: {status.get('currentHealthy')} healthy, {status.get('desiredHealthy')} required")
+    return out
+
+
+def rollout_target(entries, model):
+    """{namespace, name, min_available} of a model's vLLM Deployment and its PodDisruptionBudget."""
+    objects = [e["object"] for e in entries]
+    deployment = next(o for o in objects if o["kind"] == "Deployment"
+                      and o["metadata"].get("labels", {}).get("llmaas.platform/model") == model)
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    budget = next(o for o in objects if o["kind"] == "PodDisruptionBudget"
+                  and o["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+                  and o["spec"]["selector"]["matchLabels"].items() <= labels.items())
+    return {"namespace": deployment["metadata"]["namespace"], "name": deployment["metadata"]["name"],
+            "min_available": int(budget["spec"]["minAvailable"])}
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -206,4 +284,10 @@ class FilterModule:
             "stack_differences": stack_differences,
             "stack_present": stack_present,
             "stack_names": stack_names,
+            "unavailable_workloads": unavailable_workloads,
+            "placement_problems": placement_problems,
+            "gpu_pods": gpu_pods,
+            "priority_problems": priority_problems,
+            "unmet_budgets": unmet_budgets,
+            "rollout_target": rollout_target,
         }

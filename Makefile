@@ -17,12 +17,12 @@ export LLMAAS_MODEL_PYTHON ?= $(CURDIR)/.venv-model/bin/python
 export LLMAAS_CHECKOV ?= $(CURDIR)/.venv-checkov/bin/checkov
 export LLMAAS_NCA ?= $(CURDIR)/.venv-nca/bin/nca
 
-.PHONY: help setup setup-test render render-all test lint pytest molecule sanity build bench clean
+.PHONY: help setup setup-test render render-all test lint pytest molecule controlplane sanity build bench clean
 
 help:
 	@echo "make render [INVENTORY=inventories/vast]  render the stack into rendered/<inventory>/ (no cluster)"
-	@echo "make test                                 lint, sanity, unit, render+schema, real e2e, emulated molecule"
-	@echo "make lint | pytest | molecule | sanity | build | bench | clean"
+	@echo "make test                                 lint, sanity, unit, render+schema, real e2e, real control plane"
+	@echo "make lint | pytest | molecule | controlplane | sanity | build | bench | clean"
 
 # --- set-up ----------------------------------------------------------------------------------------------
 $(VENV)/.controller: requirements.txt constraints.txt
@@ -87,7 +87,7 @@ render-all: setup
 	$(MAKE) render INVENTORY=inventories/vast
 
 # --- gates -----------------------------------------------------------------------------------------------
-test: setup-test lint sanity pytest molecule
+test: setup-test controlplane lint sanity pytest molecule
 
 lint: setup-test
 	$(BIN)/ruff check .
@@ -115,10 +115,16 @@ sanity: setup-test
 pytest: setup-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The emulated scenarios run here (a Kubernetes API emulator, no Docker); molecule/kind is for users with Docker.
-molecule: setup-test
-	$(BIN)/molecule test -s emulated
-	$(BIN)/molecule test -s emulated_vast
+# The real control plane (kube-apiserver, controller-manager, scheduler, etcd, kwok) built from the Go modules pinned
+# in tests/controlplane into a cache outside the checkout, keyed by those pins (a second run builds nothing).
+controlplane:
+	tests/controlplane/build.sh
+
+# The control-plane scenarios run here (real API server and controllers, kwok nodes, no Docker); molecule/kind is
+# for users with Docker.
+molecule: setup-test controlplane
+	$(BIN)/molecule test -s controlplane
+	$(BIN)/molecule test -s controlplane_vast
 
 bench: setup-test
 	$(BIN)/python benchmarks/render.py

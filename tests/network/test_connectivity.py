@@ -4,7 +4,7 @@ NetworkPolicy analyser network-config-analyzer on the rendered policies, workloa
 import pytest
 
 from render.conftest import INVENTORIES
-from render.security_helpers import load_inventory
+from render.security_helpers import load_inventory, selector_matches
 
 from .analyzer import analyse
 from .matrix import failed_only, failed_outside, failed_rows, load
@@ -63,3 +63,46 @@ def test_only_the_listed_callers_reach_models_pickers_postgres_and_the_inference
 def test_from_outside_only_the_edge_is_reachable(networks, inventory):
     failures = failed_outside(load(), networks[inventory], inventory, _stack(inventory))
     assert not failures, _report(failures, networks, inventory)
+
+
+def _container_port(template, target):
+    if isinstance(target, int):
+        return target
+    for container in template["spec"]["containers"]:
+        for port in container.get("ports") or []:
+            if port.get("name") == target:
+                return port["containerPort"]
+    return None
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_prometheus_reaches_every_rendered_scrape_target(rendered, networks, inventory):
+    """Each ServiceMonitor endpoint whose Service and pods are rendered: Prometheus -> pod:containerPort is open."""
+    tree = rendered[inventory]
+    matrix = load()
+    prometheus = {k: v for k, v in matrix["endpoints"]["prometheus"].items()}
+    templates = [(o["metadata"]["namespace"], o["metadata"]["name"], o["spec"]["template"])
+                 for o in tree.objects() if o.get("kind") in ("Deployment", "StatefulSet", "DaemonSet")]
+    checked, failures = [], []
+    for monitor in tree.objects(kind="ServiceMonitor"):
+        spec = monitor["spec"]
+        names = (spec.get("namespaceSelector") or {}).get("matchNames") or [monitor["metadata"]["namespace"]]
+        for service in tree.objects(kind="Service"):
+            meta = service["metadata"]
+            if meta["namespace"] not in names or not selector_matches(spec["selector"], meta.get("labels") or {}):
+                continue
+            for endpoint in spec["endpoints"]:
+                port = next((p for p in service["spec"]["ports"] if p.get("name") == endpoint.get("port")), None)
+                if port is None:
+                    continue
+                for ns, name, template in templates:
+                    labels = template["metadata"].get("labels") or {}
+                    if ns != meta["namespace"] or not selector_matches(
+                            {"matchLabels": service["spec"].get("selector") or {"-": "-"}}, labels):
+                        continue
+                    target = _container_port(template, port.get("targetPort", port["port"]))
+                    checked.append(f"{monitor['metadata']['name']} -> {ns}/{name}:{target}")
+                    if not networks[inventory].allowed(prometheus, {"namespace": ns, "pod": name}, int(target)):
+                        failures.append(checked[-1])
+    assert checked, f"{inventory}: no ServiceMonitor resolved to a rendered pod"
+    assert not failures, f"{inventory}: Prometheus cannot scrape:\n" + "\n".join(failures)

@@ -115,7 +115,7 @@ def delivery_options():
             mode=dict(type="str", choices=["file", "secret"], default="file"),
             path=dict(type="path"),
             namespace=dict(type="str"),
-            secret_prefix=dict(type="str", default="litellm-key-"),
+            secret_prefix=dict(type="str", default="litellm-key-", no_log=False),
             api_base=dict(type="str"),
             kubeconfig=dict(type="path"),
             context=dict(type="str"),

@@ -107,7 +107,7 @@ EXAMPLES = r"""
     delivery:
       path: /etc/llmaas/keys
 
-- name: Rotate it once (run again with the same value: nothing happens)
+- name: Rotate it once (the same value again does nothing)
   llmaas.platform.litellm_key:
     key_alias: payments-ci
     rotation: "2026-12-01"

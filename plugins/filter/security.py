@@ -3,7 +3,7 @@
 """NetworkPolicies of the security layer: default-deny per stack namespace plus the allows of docs/network.md.
 
 The budget path is forced here: vLLM (port 8000) accepts traffic only from the inference gateway data plane, the
-model's endpoint picker, Prometheus and the benchmark; the inference gateway accepts traffic only from LiteLLM (and
+model's endpoint picker and Prometheus; the inference gateway accepts traffic only from LiteLLM and the benchmark (and
 Prometheus on its metrics port). tests/network/ checks every path with network-config-analyzer.
 """
 
@@ -184,14 +184,13 @@ def security_network_policies(ctx):
         {"from": [_pods(serving, epp_labels)], "ports": _ports(vllm_port)},
         {"from": [prometheus], "ports": _ports(vllm_port)},
     ]))
+    bench_labels = {"app.kubernetes.io/component": "benchmark"}
+    bench_peer = _pods(serving, bench_labels)
     if features.get("benchmark"):
-        # The one written exception to the budget path: the operator's benchmark Job (batch priority, serving
-        # namespace) measures the model server itself, so it calls vLLM directly; it needs the tokenizer from HF.
-        bench_labels = {"app.kubernetes.io/component": "benchmark"}
-        policies[-1]["spec"]["ingress"].append(
-            {"from": [_pods(serving, bench_labels)], "ports": _ports(vllm_port)})
+        # The operator's benchmark Job (batch priority, serving namespace) measures the path LiteLLM uses: the
+        # inference gateway, its endpoint picker and vLLM (which it wakes from zero); the tokenizer comes from HF.
         policies.append(_policy(serving, "benchmark-egress", _sel(bench_labels), egress=[
-            {"to": [_pods(serving, vllm_labels, vllm_expr)], "ports": _ports(vllm_port)},
+            _inference_target(ctx["inference_url"], dataplane_peers),
             {"to": [_cidr(c) for c in settings["model_download_cidrs"]], "ports": _ports(443)},
         ]))
     policies.append(_policy(serving, "vllm-egress", vllm_sel, egress=[
@@ -212,7 +211,8 @@ def security_network_policies(ctx):
             continue
         dp_sel = _sel(entry.get("pod_labels") or {})
         listen = _inference_port(ctx["inference_url"])
-        ingress = [{"from": [litellm_peer], "ports": _ports(listen)}]
+        ingress = [{"from": [litellm_peer] + ([bench_peer] if features.get("benchmark") else []),
+                    "ports": _ports(listen)}]
         if entry.get("metrics_port"):
             ingress.append({"from": [prometheus], "ports": _ports(int(entry["metrics_port"]))})
         policies.append(_policy(entry["namespace"], "inference-gateway-ingress", dp_sel, ingress=ingress))

@@ -774,3 +774,9 @@ LAYER_RULES = {
     "observability": _observability,
     "benchmark": _benchmark,
 }
+    if r["serving_benchmark_wake_seconds"] < 1:
+        errors.append(f"serving_benchmark_wake_seconds: got {r['serving_benchmark_wake_seconds']}; allowed: >= 1")
+    elif r["serving_benchmark_deadline_seconds"] <= (r["serving_benchmark_wake_seconds"]
+                                                     + r["serving_benchmark_max_seconds"] * len(levels)):
+        errors.append("serving_benchmark_deadline_seconds must be larger than wake_seconds + max_seconds x levels "
+                      f"(got {r['serving_benchmark_deadline_seconds']})")

@@ -229,7 +229,8 @@ def test_benchmark_job(rendered, inventory):
     assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
     assert container["resources"]["requests"] and container["resources"]["limits"]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["GUIDELLM_TARGET"] == f"http://vllm-{model['name']}.{inv['llmaas_namespaces']['serving']}.svc.cluster.local:8000"
+    # the path LiteLLM takes (tests/render/test_benchmark_path.py checks it and the wake-up)
+    assert env["GUIDELLM_TARGET"] == f"{inv['llmaas_inference_url'].rstrip('/')}/{model['name']}"
     assert env["GUIDELLM_MODEL"] == model["served_name"]
     assert env["GUIDELLM_PROCESSOR"] == model["model"]
     assert env["GUIDELLM_RATE"] == "1,2,4,8"

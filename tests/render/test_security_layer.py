@@ -70,11 +70,7 @@ def test_only_the_inference_data_plane_and_prometheus_reach_vllm(rendered, inven
                 allowed = (
                     (ns_name == ns["observability"] and labels == {"app.kubernetes.io/name": "prometheus"})
                     or (ns_name == ns["serving"] and labels == {"app.kubernetes.io/component": "endpoint-picker"})
-                    # the written exception: the operator's benchmark Job measures vLLM itself
-                    or (ns_name == ns["serving"] and labels == {"app.kubernetes.io/component": "benchmark"}
-                        and inv["llmaas_features"]["benchmark"])
                     or labels == {"gateway.networking.k8s.io/gateway-name": "llmaas-inference"}
-                    or (ns_name == "keda" and pod_sel["matchLabels"] == {"app.kubernetes.io/component": "interceptor"})
                 )
                 assert allowed, f"{inventory}: unexpected caller of vLLM {peer}"
 
@@ -93,7 +89,9 @@ def test_litellm_is_the_only_client_of_the_inference_gateway(rendered, inventory
             peers = [peer for r in p["spec"]["ingress"] for peer in r["from"]]
             names = {(peer["namespaceSelector"]["matchLabels"][NS_LABEL],
                       tuple(sorted(peer["podSelector"]["matchLabels"].items()))) for peer in peers}
+            # LiteLLM, Prometheus on the metrics port, and the operator's benchmark Job (it measures this route)
             assert names == {(ns["gateway"], (("app.kubernetes.io/name", "litellm"),)),
+                             (ns["serving"], (("app.kubernetes.io/component", "benchmark"),)),
                              (ns["observability"], (("app.kubernetes.io/name", "prometheus"),))}
     else:
         # GKE: the inference gateway is a managed internal load balancer at llmaas_inference_url.

@@ -58,12 +58,18 @@ RETIRED = {
                                      "for how long the endpoint picker holds a request at zero replicas",
     "inference_routing_target_port": "the InferencePools target vllm_serving_port (llmaas_contract.serving.port); "
                                      "set vllm_serving_port instead",
+    "litellm_gateway_postgres_backup_enabled": "Postgres backups run when litellm_gateway_postgres_backup_destination "
+                                               "names an object store (volume snapshots had no snapshot class on k3s "
+                                               "and no WAL archive)",
+    "litellm_gateway_postgres_volume_snapshot_class": "backups go to litellm_gateway_postgres_backup_destination "
+                                                      "(barman-cloud with WAL archiving), not volume snapshots",
 }
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 MODEL_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
 DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 DURATION = re.compile(r"^[1-9][0-9]*[smhdw]$")
+BACKUP_DESTINATION = re.compile(r"^(s3|gs)://[a-z0-9][-a-z0-9._]{1,61}[a-z0-9](/[^\s]*)?$")
 QUANTITY = re.compile(r"^[1-9][0-9]*(Mi|Gi|Ti)$")
 MACHINE_TYPE = re.compile(
     r"^([a-z][a-z0-9]*-[a-z]+-[0-9]+[a-z]*|[a-z][a-z0-9]*-(micro|small|medium)|([a-z][a-z0-9]*-)?custom-[0-9]+-[0-9]+"
@@ -598,6 +604,31 @@ def _gpu(v, r, c):
     return errors
 
 
+def _backup_rules(v, r):
+    """Postgres backups need a usable object store: a bucket URL and the credentials for it."""
+    dest = str(r.get("litellm_gateway_postgres_backup_destination") or "")
+    if not dest:
+        return []
+    errors = []
+    if not BACKUP_DESTINATION.match(dest):
+        errors.append(f"litellm_gateway_postgres_backup_destination: got {_show(dest)}; allowed: s3://bucket[/prefix] "
+                      "or gs://bucket[/prefix], or empty for no backups")
+    if not re.match(r"^[1-9][0-9]*[dwm]$", str(r.get("litellm_gateway_postgres_backup_retention"))):
+        errors.append(f"litellm_gateway_postgres_backup_retention: got "
+                      f"{_show(r.get('litellm_gateway_postgres_backup_retention'))}; allowed: <n>d, <n>w or <n>m")
+    remote = (v.get("llmaas_secrets") or {}).get("remote_keys") or {}
+    missing = [k for k in ("postgres_backup_access_key_id", "postgres_backup_secret_access_key") if k not in remote]
+    if dest.startswith("s3://") and missing:
+        errors.append(f"llmaas_secrets.remote_keys: an s3:// litellm_gateway_postgres_backup_destination needs the "
+                      f"remote keys {missing} (the object store's access key id and secret)")
+    account = str(r.get("litellm_gateway_postgres_backup_gcp_service_account") or "")
+    if dest.startswith("gs://") and not account.endswith(".iam.gserviceaccount.com"):
+        errors.append(f"litellm_gateway_postgres_backup_gcp_service_account: got {_show(account)}; a gs:// "
+                      "destination needs the Google service account (<name>@<project>.iam.gserviceaccount.com) "
+                      "the Postgres pods act as through Workload Identity")
+    return errors
+
+
 def _serving(v, r, c):
     errors = []
     features = c["features"]
@@ -685,6 +716,7 @@ def _gateway(v, r, c):
     if len(str(r["litellm_gateway_postgres_backup_schedule"]).split()) != 6:
         errors.append(f"litellm_gateway_postgres_backup_schedule must have six cron fields, seconds first (got "
                       f"'{r['litellm_gateway_postgres_backup_schedule']}')")
+    errors += _backup_rules(v, r)
     for key in ("litellm_gateway_resources", "litellm_gateway_redis_resources", "litellm_gateway_postgres_resources"):
         res = r.get(key) or {}
         if "requests" not in res or "limits" not in res:

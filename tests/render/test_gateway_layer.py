@@ -4,7 +4,7 @@ it, and how the cost and prod profiles differ; plus bad inputs refused with a me
 import pytest
 import yaml
 
-from .conftest import render, assert_refused
+from .conftest import ROOT, assert_refused, render
 
 NS = "llm-gateway"
 
@@ -106,4 +106,137 @@ def test_config_change_rolls_the_pods(rendered):
     ("gke_l4", {"litellm_gateway_edge_enabled": "maybe"}, "litellm_gateway_edge_enabled"),
 ])
 def test_bad_input_is_refused_before_the_layer_is_written(tmp_path, inventory, extra, message):
+    assert_refused(render(inventory, tmp_path, extra_vars=extra), tmp_path, [message])
+
+
+# --- Postgres backups ----------------------------------------------------------------------------------------------
+
+def backup_problems(tree):
+    """Reasons a rendered ScheduledBackup (or Cluster backup section) would not produce a usable backup.
+
+    Usable: method barmanObjectStore on a Cluster whose barmanObjectStore names a bucket and credentials the stack
+    provides (an ExternalSecret writing the referenced Secret keys, or GKE Workload Identity with the service
+    account annotation). A volumeSnapshot backup needs a VolumeSnapshotClass, which k3s local-path does not have
+    and the stack does not render, and archives no WAL.
+    """
+    problems = []
+    synced = {(es["metadata"]["namespace"], (es["spec"].get("target") or {}).get("name") or es["metadata"]["name"]):
+              {d["secretKey"] for d in es["spec"]["data"]} for es in tree.objects(kind="ExternalSecret")}
+    clusters = {(c["metadata"]["namespace"], c["metadata"]["name"]): c for c in tree.objects(kind="Cluster")}
+    for sb in tree.objects(kind="ScheduledBackup"):
+        ns = sb["metadata"]["namespace"]
+        cluster = clusters.get((ns, sb["spec"]["cluster"]["name"]))
+        if cluster is None:
+            problems.append(f"{sb['metadata']['name']}: no Cluster {sb['spec']['cluster']['name']}")
+            continue
+        method = sb["spec"].get("method", "barmanObjectStore")
+        if method == "volumeSnapshot":
+            if not tree.objects(kind="VolumeSnapshotClass"):
+                problems.append(f"{sb['metadata']['name']}: volume snapshots without a VolumeSnapshotClass, no WAL")
+            continue
+        store = (cluster["spec"].get("backup") or {}).get("barmanObjectStore")
+        if method != "barmanObjectStore" or not store or not store.get("destinationPath"):
+            problems.append(f"{sb['metadata']['name']}: method {method} without an object store on the Cluster")
+            continue
+        if "googleCredentials" in store:
+            annotations = ((cluster["spec"].get("serviceAccountTemplate") or {}).get("metadata") or {}).get(
+                "annotations") or {}
+            if not store["googleCredentials"].get("gkeEnvironment") or \
+                    not annotations.get("iam.gke.io/gcp-service-account", "").endswith(".iam.gserviceaccount.com"):
+                problems.append(f"{sb['metadata']['name']}: gs:// without a Workload Identity service account")
+        else:
+            for ref in (store.get("s3Credentials") or {}).values():
+                if ref["key"] not in synced.get((ns, ref["name"]), set()):
+                    problems.append(f"{sb['metadata']['name']}: credentials {ref['name']}[{ref['key']}] nobody writes")
+            if not store.get("s3Credentials"):
+                problems.append(f"{sb['metadata']['name']}: s3 store without credentials")
+    for (ns, name), cluster in clusters.items():
+        if (cluster["spec"].get("backup") or {}) and not tree.objects(kind="ScheduledBackup", namespace=ns):
+            problems.append(f"{name}: a backup section but no ScheduledBackup")
+    return problems
+
+
+@pytest.mark.parametrize("inventory", ["gke_l4", "vast"])
+def test_no_backup_is_claimed_without_a_usable_target(rendered, inventory):
+    tree = rendered[inventory]
+    assert backup_problems(tree) == []
+    # neither inventory names an object store: no backup is rendered, so none is claimed
+    assert not tree.objects(kind="ScheduledBackup")
+    assert "backup" not in tree.one("Cluster", "litellm-postgres")["spec"]
+
+
+def test_the_backup_check_refuses_volume_snapshots_without_a_class():
+    """The old tree's form: volume snapshots on k3s local-path (no snapshot class) and no WAL archive."""
+    fake = type("T", (), {})()
+    objects = [
+        {"kind": "Cluster", "metadata": {"name": "pg", "namespace": NS},
+         "spec": {"backup": {"volumeSnapshot": {"online": True}}}},
+        {"kind": "ScheduledBackup", "metadata": {"name": "pg-daily", "namespace": NS},
+         "spec": {"method": "volumeSnapshot", "cluster": {"name": "pg"}}},
+    ]
+    fake.objects = lambda kind=None, namespace=None, **_: [
+        o for o in objects if (kind is None or o["kind"] == kind)
+        and (namespace is None or o["metadata"]["namespace"] == namespace)]
+    assert backup_problems(fake) == ["pg-daily: volume snapshots without a VolumeSnapshotClass, no WAL"]
+
+
+def _vast_secrets_with_backup_keys():
+    from .security_helpers import load_inventory
+    secrets = load_inventory("vast")["llmaas_secrets"]
+    secrets["remote_keys"].update(postgres_backup_access_key_id="llmaas-postgres-backup-access-key-id",
+                                  postgres_backup_secret_access_key="llmaas-postgres-backup-secret-access-key")
+    return secrets
+
+
+def test_an_s3_target_backs_up_with_wal_and_synced_keys(tmp_path):
+    from .conftest import Tree
+    extra = {"litellm_gateway_postgres_backup_destination": "s3://llmaas-backups/litellm",
+             "litellm_gateway_postgres_backup_endpoint_url": "https://s3.example.com",
+             "llmaas_secrets": _vast_secrets_with_backup_keys()}
+    proc = render("vast", tmp_path, extra_vars=extra)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    tree = Tree(tmp_path)
+    assert backup_problems(tree) == []
+    (sb,) = tree.objects(kind="ScheduledBackup")
+    assert sb["spec"]["method"] == "barmanObjectStore"
+    store = tree.one("Cluster", "litellm-postgres")["spec"]["backup"]["barmanObjectStore"]
+    assert store["destinationPath"] == "s3://llmaas-backups/litellm" and "wal" in store
+    es = tree.one("ExternalSecret", "litellm-postgres-backup")
+    assert {d["remoteRef"]["property"] for d in es["spec"]["data"]} == {"value"}
+    _assert_schema_valid(tree)
+
+
+def _assert_schema_valid(tree):
+    """The backup objects against the pinned CloudNativePG and ESO CRDs (as tests/render/test_schemas.py does)."""
+    from support.schemas import CRDIndex, crds_dir, validate_object
+    version = yaml.safe_load((ROOT / "playbooks/vars/versions.yml").read_text())["llmaas_kubernetes_version"]
+    crds = CRDIndex(crds_dir())
+    errors = [e for kind in ("Cluster", "ScheduledBackup", "ExternalSecret") for obj in tree.objects(kind=kind)
+              for e in validate_object(obj, crds, f"{version}.0")]
+    assert errors == []
+
+
+def test_a_gcs_target_uses_workload_identity(tmp_path):
+    from .conftest import Tree
+    extra = {"litellm_gateway_postgres_backup_destination": "gs://llmaas-backups/litellm",
+             "litellm_gateway_postgres_backup_gcp_service_account":
+                 "llmaas-postgres-backup@example-project.iam.gserviceaccount.com"}
+    proc = render("gke_l4", tmp_path, extra_vars=extra)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    tree = Tree(tmp_path)
+    assert backup_problems(tree) == []
+    assert tree.objects(kind="ScheduledBackup")
+    assert not [es for es in tree.objects(kind="ExternalSecret") if es["metadata"]["name"] == "litellm-postgres-backup"]
+    _assert_schema_valid(tree)
+
+
+@pytest.mark.parametrize("inventory, extra, message", [
+    ("vast", {"litellm_gateway_postgres_backup_destination": "llmaas-backups"},
+     "litellm_gateway_postgres_backup_destination"),
+    ("vast", {"litellm_gateway_postgres_backup_destination": "s3://llmaas-backups"}, "postgres_backup_access_key_id"),
+    ("gke_l4", {"litellm_gateway_postgres_backup_destination": "gs://llmaas-backups"},
+     "litellm_gateway_postgres_backup_gcp_service_account"),
+    ("vast", {"litellm_gateway_postgres_backup_enabled": True}, "litellm_gateway_postgres_backup_destination"),
+])
+def test_an_unusable_backup_target_is_refused(tmp_path, inventory, extra, message):
     assert_refused(render(inventory, tmp_path, extra_vars=extra), tmp_path, [message])

@@ -126,14 +126,23 @@ def _value(templar, name, available, errors):
 
 
 def _inventory_names(action, task_vars):
-    """Names the inventory sets and names given with -e (pinned versions may come only from the latter)."""
+    """Names the inventory sets (hosts file, group_vars, host_vars) and names given with -e: pinned versions may
+    come only from the latter. Read from the inventory's sources, not from the play's merged variables."""
+    from ansible.vars.plugins import get_vars_from_inventory_sources
+
     manager = action._task.get_variable_manager()
     if manager is None:
         return (), ()
     try:
-        host = manager._inventory.get_host(task_vars.get("inventory_hostname"))
-        inventory = manager.get_vars(host=host, include_hostvars=False, include_delegate_to=False)
-        return [n for n in platform.PINNED if n in inventory], list(manager.extra_vars)
+        inventory = manager._inventory
+        host = inventory.get_host(task_vars.get("inventory_hostname"))
+        entities = list(host.get_groups()) + [host]
+        names = set()
+        for entity in entities:
+            names.update(entity.get_vars())
+        for stage in ("inventory", "task"):
+            names.update(get_vars_from_inventory_sources(action._loader, inventory._sources, entities, stage))
+        return [n for n in platform.PINNED if n in names], list(manager.extra_vars)
     except Exception:  # noqa: BLE001 - best effort: without the inventory view this one check is skipped
         return (), ()
 
@@ -165,6 +174,10 @@ def _filter_checks(found, role_vars, shared, layers):
         attempt(lambda: gke_gpu_node_pool(shared["llmaas_gpu"], settings, shared["llmaas_cluster_name"],
                                           shared.get("llmaas_gcp")))
     if "guardrails" in checked and found["features"]["guardrails"]:
-        attempt(lambda: litellm_guardrails(found["namespaces"], shared.get("llmaas_guardrails") or {},
-                                           shared["llmaas_profile"]))
+        def guardrails_on():
+            if not litellm_guardrails(found["namespaces"], shared.get("llmaas_guardrails") or {},
+                                      shared["llmaas_profile"]):
+                raise ValueError("llmaas_guardrails: every guardrail is off while llmaas_features.guardrails is true; "
+                                 "allowed: at least one guardrail on (or llmaas_features.guardrails false)")
+        attempt(guardrails_on)
     return errors

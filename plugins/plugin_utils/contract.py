@@ -77,7 +77,7 @@ MACHINE_TYPE = re.compile(
 )
 GIT_URL = re.compile(r"^(https?://|ssh://|git@)\S+$")
 
-_TYPE_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+_TYPE_WORDS = {"int": "an integer", "float": "a number (float)", "bool": "true or false (bool)", "str": "a string",
                "path": "a path (string)", "list": "a list", "dict": "a mapping"}
 
 
@@ -157,17 +157,40 @@ def _type_error(where, kind, value):
     hint = ""
     if kind in ("int", "float") and isinstance(value, str) and re.match(r"^-?[0-9.]+$", value.strip()):
         hint = f" (write {value.strip()} without quotes)"
-    return f"{where}: got {_show(value)} ({type(value).__name__}); allowed: {allowed}{hint}"
+    kind_name = next((t.__name__ for t in (bool, int, float, str, list, dict) if isinstance(value, t)),
+                     type(value).__name__)
+    return f"{where}: got {_show(value)} ({kind_name}); allowed: {allowed}{hint}"
 
 
-def normalise(value, spec, where, errors):
-    """Check value against one option spec; return it with defaults filled (None when absent and optional)."""
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _from_string(kind, value):
+    """A role variable given as text (ansible-playbook -e name=value) in the declared type, else unchanged."""
+    text = value.strip()
+    if kind == "int" and re.match(r"^-?[0-9]+$", text):
+        return int(text)
+    if kind == "float" and re.match(r"^-?[0-9]+([.][0-9]*)?$", text):
+        return float(text)
+    if kind == "bool" and text.lower() in _TRUE + _FALSE:
+        return text.lower() in _TRUE
+    return value
+
+
+def normalise(value, spec, where, errors, text_ok=False):
+    """Check value against one option spec; return it with defaults filled (None when absent and optional).
+
+    text_ok: a top-level string may stand for an int, float or bool (role variables passed with -e name=value);
+    shared llmaas_* values are read raw by templates and filters, so there a quoted number is refused.
+    """
     kind = spec.get("type", "str")
     if value is None:
         if "default" in spec:
             value = spec["default"]
         else:
             return None
+    if text_ok and isinstance(value, str) and kind in ("int", "float", "bool"):
+        value = _from_string(kind, value)
     if not _type_ok(kind, value):
         errors.append(_type_error(where, kind, value))
         return value
@@ -284,7 +307,7 @@ def build(shared, role_vars=None, layers=None, inventory_names=(), extra_names=(
         given = role_vars.get(role, {})
         roles[role] = {}
         for name, option in role_spec(role).items():
-            roles[role][name] = normalise(given.get(name), option, name, errors)
+            roles[role][name] = normalise(given.get(name), option, name, errors, text_ok=True)
     errors += _shared_rules(values)
     if errors:
         raise ContractError(errors)
@@ -470,11 +493,13 @@ def _tenant_rules(tenants, models):
 
 
 def _tree_rules(v, existing_tree):
-    """Never overwrite what we did not write: every .yaml in a layer folder must carry our header."""
+    """Never overwrite what we did not write. Every layer writes kustomization.yaml, so a foreign one is refused
+    here, before any layer; a foreign file under another name is left alone, and the layer action refuses it
+    should the layer ever want that name."""
     errors = []
     for layer, files in sorted((existing_tree or {}).items()):
         for name, owned in sorted(files.items()):
-            if not owned:
+            if not owned and name == "kustomization.yaml":
                 errors.append(f"llmaas_render_dir: {os.path.join(layer, name)} exists without the 'Rendered by "
                               f"llmaas.platform' header; the {layer} folder is written by the stack, move that file "
                               "out (nothing was written)")
@@ -668,12 +693,12 @@ def _routing(v, r, c):
     errors = []
     if r["inference_routing_epp_replicas"] < 1:
         errors.append(f"inference_routing_epp_replicas: got {r['inference_routing_epp_replicas']}; allowed: >= 1")
-    url = v["llmaas_inference_url"]
-    match = re.match(r"^https?://([^/:]+)(:[0-9]+)?/?$", url)
     ttl, timeout = r["inference_routing_queue_ttl"], r["inference_routing_backend_timeout"]
     if not 0 < ttl < timeout:
         errors.append(f"inference_routing_queue_ttl: got {ttl}; allowed: 1 to inference_routing_backend_timeout - 1 "
                       f"({timeout - 1}), so the picker's 503 answers before the load balancer gives up")
+    url = v["llmaas_inference_url"]
+    match = re.match(r"^https?://([^/:]+)(:[0-9]+)?/?$", url)
     if not match:
         errors.append(f"llmaas_inference_url: got {url!r}; allowed: http(s)://host[:port] without a path")
     elif v["llmaas_substrate"] == "vast" and not r["inference_routing_gateway_class"]:
@@ -749,7 +774,7 @@ def _observability(v, r, c):
         label = f"observability_burn_rate_alerts{_entry(alert, index)}"
         windows += [alert.get("long_window"), alert.get("short_window")] + ([alert["for"]] if "for" in alert else [])
         if not isinstance(alert.get("factor"), (int, float)) or alert["factor"] <= 0:
-            errors.append(f"{label}.factor: got {_show(alert.get('factor'))}; allowed: > 0")
+            errors.append(f"{label}.factor: got {_show(alert.get('factor'))}; allowed: factor > 0")
         short, long_ = str(alert.get("short_window")), str(alert.get("long_window"))
         if DURATION.match(short) and DURATION.match(long_) and duration_seconds(short) >= duration_seconds(long_):
             errors.append(f"observability_burn_rate_alerts[{alert.get('name')!r}]: short_window {short} must be "
@@ -758,14 +783,18 @@ def _observability(v, r, c):
     if bad:
         errors.append(f"observability windows must be a Prometheus duration with one unit such as 5m, 1h or 6h "
                       f"(invalid: {bad})")
-    if any(float(s) <= 0 for s in (r["observability_latency_slos"] or {}).values()):
-        errors.append("observability_latency_slos values must be > 0 seconds")
+    slos = r["observability_latency_slos"] or {}
+    if any(float(s) <= 0 for s in slos.values()):
+        errors.append(f"observability_latency_slos: got {slos}; allowed: values > 0 seconds")
     if float(r["observability_queue_depth_threshold"]) < 0:
-        errors.append("observability_queue_depth_threshold must be >= 0")
+        errors.append(f"observability_queue_depth_threshold: got {r['observability_queue_depth_threshold']}; "
+                      "allowed: >= 0")
     if not 0 < float(r["observability_kv_cache_threshold"]) <= 1:
-        errors.append("observability_kv_cache_threshold must be in (0, 1]")
+        errors.append(f"observability_kv_cache_threshold: got {r['observability_kv_cache_threshold']}; allowed: "
+                      "observability_kv_cache_threshold in (0, 1]")
     if not 0 < float(r["observability_team_budget_warning_ratio"]) < 1:
-        errors.append("observability_team_budget_warning_ratio must be in (0, 1)")
+        errors.append(f"observability_team_budget_warning_ratio: got {r['observability_team_budget_warning_ratio']}; "
+                      "allowed: observability_team_budget_warning_ratio in (0, 1)")
     stack = c["gpu"]["stack"]
     if stack != "none" and stack not in (r["observability_gpu_metrics_sources"] or {}):
         errors.append(f"observability_gpu_metrics_sources must describe the GPU stack '{stack}'")
@@ -787,8 +816,12 @@ def _benchmark(v, r, c):
         errors.append(f"serving_benchmark_model: got {model!r}; allowed: one of {names}")
     if r["serving_benchmark_max_seconds"] < 1:
         errors.append(f"serving_benchmark_max_seconds: got {r['serving_benchmark_max_seconds']}; allowed: >= 1")
-    elif r["serving_benchmark_deadline_seconds"] <= r["serving_benchmark_max_seconds"] * len(levels):
-        errors.append("serving_benchmark_deadline_seconds must be larger than max_seconds x levels")
+    if r["serving_benchmark_wake_seconds"] < 1:
+        errors.append(f"serving_benchmark_wake_seconds: got {r['serving_benchmark_wake_seconds']}; allowed: >= 1")
+    elif r["serving_benchmark_deadline_seconds"] <= (r["serving_benchmark_wake_seconds"]
+                                                     + r["serving_benchmark_max_seconds"] * len(levels)):
+        errors.append("serving_benchmark_deadline_seconds must be larger than wake_seconds + max_seconds x levels "
+                      f"(got {r['serving_benchmark_deadline_seconds']})")
     key = r["serving_benchmark_api_key_remote_key"]
     if key and key not in v["llmaas_secrets"]["remote_keys"]:
         errors.append(f"serving_benchmark_api_key_remote_key: got {key!r}; allowed: empty or one of "
@@ -806,9 +839,3 @@ LAYER_RULES = {
     "observability": _observability,
     "benchmark": _benchmark,
 }
-    if r["serving_benchmark_wake_seconds"] < 1:
-        errors.append(f"serving_benchmark_wake_seconds: got {r['serving_benchmark_wake_seconds']}; allowed: >= 1")
-    elif r["serving_benchmark_deadline_seconds"] <= (r["serving_benchmark_wake_seconds"]
-                                                     + r["serving_benchmark_max_seconds"] * len(levels)):
-        errors.append("serving_benchmark_deadline_seconds must be larger than wake_seconds + max_seconds x levels "
-                      f"(got {r['serving_benchmark_deadline_seconds']})")

@@ -124,6 +124,7 @@ def test_render_tree_scan(tmp_path):
     errors, tree = contract.scan_tree(tmp_path, "# Rendered by llmaas.platform")
     assert errors == [] and tree == {"serving": {"kustomization.yaml": False, "ours.yaml": True}}
     assert contract._tree_rules({}, tree)[0].startswith("llmaas_render_dir: serving/kustomization.yaml")
+    assert contract._tree_rules({}, {"serving": {"README.yaml": False}}) == [], "a foreign file of another name stays"
     file_dir = tmp_path / "file"
     file_dir.write_text("")
     assert "is a file" in contract.scan_tree(file_dir, "#")[0][0]

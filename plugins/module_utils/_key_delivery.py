@@ -29,6 +29,7 @@ import re
 import secrets
 import tempfile
 
+
 # LiteLLM's own generated keys are "sk-" + token_urlsafe(LENGTH_OF_LITELLM_GENERATED_KEY=16); custom values must
 # start with "sk-" and be at least MINIMUM_CUSTOM_KEY_LENGTH=16 long (litellm 1.108, litellm/constants.py and
 # key_management_endpoints.generate_key_helper_fn). 32 random bytes is well above both.

@@ -32,7 +32,7 @@ import tempfile
 
 # LiteLLM's own generated keys are "sk-" + token_urlsafe(LENGTH_OF_LITELLM_GENERATED_KEY=16); custom values must
 # start with "sk-" and be at least MINIMUM_CUSTOM_KEY_LENGTH=16 long (litellm 1.108, litellm/constants.py and
-# key_management_endpoints.generate_key_helper_fn). 32 random bytes is well above both.
+# key_management_endpoints._common_key_generation_helper). 32 random bytes is well above both.
 def new_key_value():
     return "sk-" + secrets.token_urlsafe(32)
 

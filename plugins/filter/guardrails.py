@@ -8,8 +8,10 @@ Two guardrails, both `pre_call` (they run before the model sees the prompt):
 - `prompt-injection`: LiteLLM's built-in `litellm_content_filter` with its prompt-injection categories; keyword
   and pattern matching inside the proxy, no external service and no model call.
 
-Names are stable: tenants opt out of a default-on guardrail with key/team metadata
-`opted_out_global_guardrails: [<name>]` and opt in to one that is off by default with `guardrails: [<name>]`.
+Names are stable. On the open-source LiteLLM proxy (1.108) a guardrail that is off by default runs when the request
+names it (`"guardrails": [<name>]` in the body) or when the model group carries it (`litellm_params.guardrails` in
+model_list); `guardrails` on a key or team is an Enterprise field (adrs/0008-guardrails.md). A client cannot switch
+a default-on guardrail off (tests/e2e/test_guardrails_e2e.py).
 """
 
 from __future__ import absolute_import, division, print_function

@@ -478,6 +478,12 @@ def _tenant_rules(tenants, models):
         where = f"llmaas_tenants[{team['team_id']!r}]"
         if not team["team_id"].strip():
             errors.append(f"{where}.team_id: got ''; allowed: a non-empty id")
+        if team.get("guardrails") is False:
+            # LiteLLM 1.108: `guardrails`/`disable_global_guardrails` on a key or team are Enterprise fields
+            # (proxy/_types.py LiteLLM_ManagementEndpoint_MetadataFields_Premium, 403 without a licence).
+            errors.append(f"{where}.guardrails: got false; allowed: true. Taking a tenant out of the default-on "
+                          "guardrails needs LiteLLM Enterprise (key/team guardrails); on the open-source proxy "
+                          "every tenant passes them (adrs/0008-guardrails.md)")
         entries = [(where, team)] + [(f"{where}.keys[{k['key_alias']!r}]", k) for k in team.get("keys") or []]
         for label, entry in entries:
             if "key_alias" in entry and not entry["key_alias"].strip():

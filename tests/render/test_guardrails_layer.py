@@ -100,3 +100,12 @@ def test_filter_rejects_bad_settings(settings, message):
 def test_bad_guardrail_inputs_fail_before_the_layer_is_written(tmp_path, overrides, message):
     out = tmp_path / "out"
     assert_refused(render("gke_l4", out, extra_vars=overrides), out, [message])
+
+
+def test_a_tenant_opt_out_is_refused_on_the_open_source_proxy(tmp_path):
+    """guardrails: false on a tenant would need LiteLLM Enterprise (key/team guardrails): refused, nothing written."""
+    tenants = load_inventory("vast")["llmaas_tenants"]
+    tenants = [dict(tenants[0], guardrails=False)] + tenants[1:]
+    proc = render("vast", tmp_path / "tree", extra_vars={"llmaas_tenants": tenants})
+    assert_refused(proc, tmp_path / "tree", [f"llmaas_tenants['{tenants[0]['team_id']}'].guardrails: got false",
+                                             "LiteLLM Enterprise"])

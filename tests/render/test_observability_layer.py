@@ -135,7 +135,7 @@ def test_components_and_alert_routing_default_off(rendered, inventory):
     tree = rendered[inventory]
     kps = tree.one("Application", "kube-prometheus-stack", layer="observability")
     source = kps["spec"]["source"]
-    assert (source["chart"], source["targetRevision"]) == ("kube-prometheus-stack", "79.5.0")
+    assert (source["chart"], source["targetRevision"]) == ("kube-prometheus-stack", "88.2.0")
     values = source["helm"]["valuesObject"]
     assert values["grafana"]["sidecar"]["dashboards"]["enabled"] is True
     assert values["grafana"]["admin"]["existingSecret"] == "grafana-admin"

@@ -187,7 +187,7 @@ def test_kyverno_policies_follow_flags_and_profile(rendered, inventory):
     expected = "Enforce" if inv["llmaas_profile"] == "prod" else "Audit"
     for policy in tree.objects(kind="ClusterPolicy"):
         assert {r["validate"]["failureAction"] for r in policy["spec"]["rules"]} == {expected}
-    assert tree.one("Application", "kyverno")["spec"]["source"]["targetRevision"] == "3.7.0"
+    assert tree.one("Application", "kyverno")["spec"]["source"]["targetRevision"] == "3.9.0"
 
 
 def test_sso_only_where_the_flag_is_on(rendered):

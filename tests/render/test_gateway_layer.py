@@ -59,7 +59,7 @@ def test_cost_versus_prod(rendered):
     assert cost.one("Cluster", "litellm-postgres")["spec"]["enablePDB"] is False
     assert prod.one("Cluster", "litellm-postgres")["spec"]["instances"] == 3
     assert prod.one("Cluster", "litellm-postgres")["spec"]["enablePDB"] is True
-    assert prod.one("ScheduledBackup", "litellm-postgres-daily")["spec"]["cluster"]["name"] == "litellm-postgres"
+    # backups follow the backup destination, not the profile (test_no_backup_is_claimed_without_a_usable_target)
     assert not cost.objects(kind="ScheduledBackup")
     assert config(cost)["general_settings"]["fail_closed_budget_enforcement"] is False
     assert config(prod)["general_settings"]["fail_closed_budget_enforcement"] is True

@@ -22,6 +22,7 @@ import yaml
 
 from ansible_collections.llmaas.platform.plugins.plugin_utils import gpu_capacity
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the specs are large
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # The layer registry: every layer of the stack in sync-wave order. `feature` switches the whole layer (and its
@@ -100,7 +101,7 @@ def role_spec(role, entry="main"):
     if key not in _SPECS:
         path = os.path.join(COLLECTION_ROOT, "roles", role, "meta", "argument_specs.yml")
         with open(path, encoding="utf-8") as handle:
-            specs = (yaml.safe_load(handle) or {}).get("argument_specs") or {}
+            specs = (yaml.load(handle, Loader=_SAFE_LOADER) or {}).get("argument_specs") or {}  # noqa: S506
         _SPECS[key] = (specs.get(entry) or {}).get("options") or {}
     return _SPECS[key]
 
@@ -111,7 +112,7 @@ def role_defaults(role):
     if not os.path.isfile(path):
         return {}
     with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+        return yaml.load(handle, Loader=_SAFE_LOADER) or {}  # noqa: S506 - a safe loader
 
 
 def shared_names():

@@ -57,7 +57,13 @@ KIND_ORDER = [
 ]
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml when PyYAML has it (same YAML, same bytes here, about ten times faster: parsing and dumping were most
+# of a render's time); the pure-Python classes otherwise.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_SafeDumper):
     """Block style everywhere, multi-line strings as literal blocks, no anchors: diffs a human can read."""
 
     def ignore_aliases(self, data):
@@ -91,7 +97,7 @@ def _drop_nulls(value):
 def load_documents(text, origin="manifest"):
     """Parse a multi-document YAML string into Kubernetes objects; empty documents are conditionals that were off."""
     try:
-        docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        docs = [doc for doc in yaml.load_all(text, Loader=_SafeLoader) if doc is not None]
     except yaml.YAMLError as err:
         raise ValueError(f"{origin}: rendered text is not valid YAML: {err}") from err
     objects = []

@@ -163,8 +163,10 @@ def _filter_checks(found, role_vars, shared, layers):
             errors.append(getattr(err, "message", None) or str(err))
 
     if "serving" in checked:
-        for model in shared["llmaas_models"]:
-            attempt(lambda m=model: vllm_args(m, port=found["serving"]["port"]))
+        for model, derived in zip(shared["llmaas_models"], found["models"], strict=True):
+            def args(m=model, d=derived):
+                d["args"] = vllm_args(m, port=found["serving"]["port"])  # derived once, read by the serving layer
+            attempt(args)
     if "gpu" in checked and shared["llmaas_substrate"] == "gke":
         g = role_vars["gpu_node"]
         settings = {k: g.get(f"gpu_node_{k}") for k in (

@@ -59,14 +59,18 @@ def _ports(*ports, protocol="TCP"):
 
 
 def _policy(namespace, name, selector, ingress=None, egress=None):
+    # An empty rule list denies all, like an omitted one under its policyType; it is omitted because the API server
+    # drops empty lists, so a rendered [] never matches the stored object and every re-apply writes a new generation.
     types = []
     spec = {"podSelector": selector}
     if ingress is not None:
         types.append("Ingress")
-        spec["ingress"] = ingress
+        if ingress:
+            spec["ingress"] = ingress
     if egress is not None:
         types.append("Egress")
-        spec["egress"] = egress
+        if egress:
+            spec["egress"] = egress
     spec["policyTypes"] = types
     return {
         "apiVersion": "networking.k8s.io/v1",

@@ -37,7 +37,7 @@ def test_only_litellm_reaches_presidio(rendered, inventory):
     tree = rendered[inventory]
     ns = load_inventory(inventory)["llmaas_namespaces"]
     policy = tree.one("NetworkPolicy", "presidio-ingress")
-    peers = [peer for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+    peers = [peer for rule in policy["spec"].get("ingress", []) for peer in rule["from"]]
     assert peers == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns["gateway"]}},
                       "podSelector": {"matchLabels": {"app.kubernetes.io/name": "litellm"}}}]
     assert tree.objects(kind="NetworkPolicy", name="default-deny", namespace=ns["guardrails"])

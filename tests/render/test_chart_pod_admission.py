@@ -89,6 +89,22 @@ def chart_pods(tree):
         ns = _get(values, node["namespace_value"]) or kps["spec"]["destination"]["namespace"]
         pods.append((f"node-exporter/{ns}", ns, node["template"], None))
 
+    cnpg = _cited("cnpg-instance")
+    for cluster in tree.objects(kind="Cluster"):
+        if cluster["apiVersion"].startswith("postgresql.cnpg.io/"):
+            spec = cluster["spec"]
+            # the cited defaults hold only while the Cluster overrides none of them
+            assert not {"securityContext", "podSecurityContext", "seccompProfile"} & set(spec), cluster["metadata"]
+            ns = cluster["metadata"]["namespace"]
+            pods.append((f"cnpg-instance/{ns}/{cluster['metadata']['name']}", ns, cnpg["template"], None))
+
+    kueue = _app(tree, "kueue")
+    if kueue:
+        values = kueue["spec"]["source"]["helm"].get("valuesObject") or {}
+        assert not _get(values, "controllerManager"), "the gpu layer overrides the Kueue pod: cite it again"
+        ns = kueue["spec"]["destination"]["namespace"]
+        pods.append((f"kueue-controller-manager/{ns}", ns, _cited("kueue-controller-manager")["template"], None))
+
     app = _app(tree, "opencost")
     if app:
         oc = _cited("opencost")
@@ -156,7 +172,7 @@ def test_the_check_refuses_what_the_charts_ship_unchanged(psa):
 def test_cited_data_follows_the_pins():
     """A moved pin (playbooks/vars/versions.yml) makes the cited fields stale: look them up again at the new tag."""
     for component in CITED:
-        version = str(VERSIONS["llmaas_charts"][component["pin"]]["version"]).lstrip("v")
+        version = str(VERSIONS["llmaas_charts"][component["pin"]][component.get("pin_field", "version")]).lstrip("v")
         assert version in component["tag"], (component["name"], component["tag"], version)
         assert component["repo"] and component["path"] and component["read_at"]
 

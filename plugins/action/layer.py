@@ -21,6 +21,7 @@ except ImportError:  # pragma: no cover - older cores trust every string
 
 
 from ansible_collections.llmaas.platform.plugins.action.contract import check_inventory
+from ansible_collections.llmaas.platform.plugins.plugin_utils.contract import LAYER_BY_NAME, role_spec
 from ansible_collections.llmaas.platform.plugins.plugin_utils.manifests import (
     HEADER_PREFIX,
     apply_order,
@@ -59,8 +60,11 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         if "llmaas_contract" not in task_vars:
-            # a layer role used without preflight: check what this layer reads, then render with the contract
-            task_vars = dict(task_vars, llmaas_contract=check_inventory(self, task_vars, [args["name"]]))
+            if args["name"] in LAYER_BY_NAME:
+                # a layer role used without preflight: check what this layer reads, then render with the contract
+                task_vars = dict(task_vars, llmaas_contract=check_inventory(self, task_vars, [args["name"]]))
+            else:  # a layer of your own outside the stack's registry: only what delivery needs
+                task_vars = dict(task_vars, llmaas_contract=_delivery_only(task_vars))
         self._defaults_from_inventory(args, task_vars)
 
         objects = []
@@ -280,6 +284,21 @@ class ActionModule(ActionBase):
         if res.get("failed"):
             raise AnsibleActionFail(f"applying {what} failed: {_failure_message(res)}")
         return res
+
+
+def _delivery_only(task_vars):
+    """Delivery settings for a layer outside the registry, with the defaults of the preflight spec (one place)."""
+    spec = role_spec("preflight", "inventory")
+    gitops = task_vars.get("llmaas_gitops") or {}
+    namespaces = task_vars.get("llmaas_namespaces") or {}
+    return {
+        "delivery": task_vars.get("llmaas_delivery", spec["llmaas_delivery"]["default"]),
+        "render_dir": task_vars.get("llmaas_render_dir"),
+        "argocd": {
+            "namespace": namespaces.get("argocd", spec["llmaas_namespaces"]["options"]["argocd"]["default"]),
+            "project": gitops.get("project", spec["llmaas_gitops"]["options"]["project"]["default"]),
+        },
+    }
 
 
 def _failure_message(res):

@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache_root=${1:-${LLMAAS_CONTROLPLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llmaas}}
 key=$(cat "$here"/*/go.mod "$here"/*/go.sum "$0" | sha256sum | cut -c1-16)
 bin="$cache_root/controlplane-$key"
-tools=(kube-apiserver kube-controller-manager kube-scheduler etcd kwok epp)
+tools=(kube-apiserver kube-controller-manager kube-scheduler etcd kwok epp keda-operator)
 
 have_all() { for t in "${tools[@]}"; do [ -x "$bin/$t" ] || return 1; done; }
 if have_all; then echo "$bin"; exit 0; fi
@@ -32,5 +32,7 @@ build "$here/etcd" "-s -w" go.etcd.io/etcd/server/v3
 mv "$bin.tmp/server" "$bin.tmp/etcd"  # go names the binary of .../server/v3 after "server"
 build "$here/kwok" "-s -w" sigs.k8s.io/kwok/cmd/kwok
 build "$here/epp" "-s -w" sigs.k8s.io/gateway-api-inference-extension/cmd/epp
+build "$here/keda" "-s -w" github.com/kedacore/keda/v2/cmd/operator
+mv "$bin.tmp/operator" "$bin.tmp/keda-operator"
 rm -rf "$bin" && mv "$bin.tmp" "$bin"
 echo "$bin"

@@ -1,0 +1,115 @@
+"""T4: what a tenant sees while a model scaled to zero starts, through the real LiteLLM proxy on the rendered config.
+
+Behind LiteLLM sits a stand-in for the inference route (a local HTTP server, not the endpoint picker itself) that
+behaves as the picker does at zero replicas (ADR 0005): it holds the request, then either a replica came up (200)
+or the queue TTL ran out (503 with Retry-After). Checked with the real proxy:
+- a held request is answered once the model answers: LiteLLM's timeout outlasts the hold;
+- a 503 reaches the tenant as 503 (never 404, never a hang), after LiteLLM's bounded retries, and the upstream
+  Retry-After value is passed on as `llm_provider-retry-after` (LiteLLM 1.108 sets no `Retry-After` of its own).
+"""
+
+import json
+import os
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import MASTER_KEY, Server, free_port, stop, wait_http
+
+pytestmark = pytest.mark.e2e
+
+HOLD_SECONDS = 3
+
+
+class _ColdRoute(BaseHTTPRequestHandler):
+    """Holds every request HOLD_SECONDS, then answers as `outcome` says: warm (200) or ttl (503)."""
+
+    outcome = "warm"
+    calls = 0
+
+    def do_POST(self):  # noqa: N802 - http.server API
+        type(self).calls += 1
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        time.sleep(HOLD_SECONDS)
+        if type(self).outcome == "ttl":
+            payload = b"request timed out in queue"
+            self.send_response(503)
+            self.send_header("Retry-After", "30")
+        else:
+            payload = json.dumps({
+                "id": "cold-1", "object": "chat.completion", "created": int(time.time()), "model": body.get("model"),
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            }).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def cold_gateway(rendered_gateway, tmp_path_factory):
+    route = ThreadingHTTPServer(("127.0.0.1", free_port()), _ColdRoute)
+    threading.Thread(target=route.serve_forever, daemon=True).start()
+    _, config = rendered_gateway
+    config = json.loads(json.dumps(config))
+    for entry in config["model_list"]:
+        entry["litellm_params"]["api_base"] = f"http://127.0.0.1:{route.server_address[1]}/v1"
+    workdir = tmp_path_factory.mktemp("litellm-cold")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=True))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(LITELLM_MASTER_KEY=MASTER_KEY, LITELLM_LOCAL_MODEL_COST_MAP="True")
+    litellm = str(Path(sys.executable).with_name("litellm"))
+    server = Server("litellm", [litellm, "--config", str(workdir / "config.yaml"), "--host", "127.0.0.1",
+                                "--port", str(port)], workdir / "litellm.log", env=env)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health/liveliness", server, timeout=120)
+        yield {"base": f"http://127.0.0.1:{port}", "model": config["model_list"][0]["model_name"],
+               "retries": config["router_settings"]["num_retries"]}
+    finally:
+        stop(server)
+        route.shutdown()
+
+
+def _chat(gw):
+    request = urllib.request.Request(
+        f"{gw['base']}/v1/chat/completions",
+        data=json.dumps({"model": gw["model"], "messages": [{"role": "user", "content": "hi"}]}).encode(),
+        headers={"Authorization": f"Bearer {MASTER_KEY}", "Content-Type": "application/json"})
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=300) as resp:
+            return resp.status, dict(resp.headers), json.loads(resp.read()), time.monotonic() - started
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), json.loads(err.read() or b"{}"), time.monotonic() - started
+
+
+def test_a_held_request_is_answered_once_the_model_is_up(cold_gateway):
+    _ColdRoute.outcome, _ColdRoute.calls = "warm", 0
+    status, _, body, took = _chat(cold_gateway)
+    assert status == 200, body
+    assert took >= HOLD_SECONDS and _ColdRoute.calls == 1, "LiteLLM gave up on (or retried) a held request"
+
+
+def test_a_cold_start_past_the_queue_ttl_reaches_the_tenant_as_503(cold_gateway):
+    _ColdRoute.outcome, _ColdRoute.calls = "ttl", 0
+    status, headers, body, took = _chat(cold_gateway)
+    assert status == 503, f"the tenant got {status}, not 503: {body}"
+    assert body["error"]["code"] == "503"
+    assert headers.get("llm_provider-retry-after") == "30", headers
+    # bounded: LiteLLM's retries (router_settings.num_retries), each waiting the hold, with LiteLLM's backoff between
+    # them (it follows the upstream Retry-After: about 100 s in all here for 3 attempts of 3 s)
+    assert 1 <= _ColdRoute.calls <= cold_gateway["retries"] + 1
+    assert took < (cold_gateway["retries"] + 1) * (HOLD_SECONDS + 60)

@@ -145,9 +145,22 @@ def _differences(expected, live, path):
         for index, (want, have) in enumerate(zip(expected, live, strict=True)):
             out.extend(_differences(want, have, f"{path}[{index}]"))
         return out
-    if expected != live:
+    # The API server returns resource quantities as strings: a rendered 1 is stored as "1".
+    if expected != live and not (isinstance(expected, (int, float)) and not isinstance(expected, bool)
+                                 and isinstance(live, str) and str(expected) == live):
         return [f"{path}: expected {expected!r}, found {live!r}"]
     return []
+
+
+def _without_sync_options(obj):
+    """obj without Argo CD's sync-options annotation, which only render mode writes (the layer action adds it)."""
+    meta = dict(obj.get("metadata") or {})
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != "argocd.argoproj.io/sync-options"}
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    return dict(obj, metadata=meta)
 
 
 def _key(obj):
@@ -179,7 +192,7 @@ def stack_differences(entries, info_results):
         if found is None:
             problems.append(f"{name}: not in the cluster")
             continue
-        expected = {k: v for k, v in obj.items() if k != "status"}
+        expected = {k: v for k, v in _without_sync_options(obj).items() if k != "status"}
         problems.extend(f"{name} {line}" for line in _differences(expected, found, ""))
     return problems
 
@@ -265,11 +278,12 @@ def rollout_target(entries, model):
     """{namespace, name, min_available} of a model's vLLM Deployment and its PodDisruptionBudget."""
     objects = [e["object"] for e in entries]
     deployment = next(o for o in objects if o["kind"] == "Deployment"
-                      and o["metadata"].get("labels", {}).get("llmaas.platform/model") == model)
+                      and o["metadata"].get("labels", {}).get("llmaas.platform/model") == model
+                      and o["metadata"]["labels"].get("app.kubernetes.io/name") == "vllm")
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     budget = next(o for o in objects if o["kind"] == "PodDisruptionBudget"
                   and o["metadata"]["namespace"] == deployment["metadata"]["namespace"]
-                  and o["spec"]["selector"]["matchLabels"].items() <= labels.items())
+                  and all(labels.get(k) == v for k, v in o["spec"]["selector"]["matchLabels"].items()))
     return {"namespace": deployment["metadata"]["namespace"], "name": deployment["metadata"]["name"],
             "min_available": int(budget["spec"]["minAvailable"])}
 

@@ -32,7 +32,8 @@ build "$here/etcd" "-s -w" go.etcd.io/etcd/server/v3
 mv "$bin.tmp/server" "$bin.tmp/etcd"  # go names the binary of .../server/v3 after "server"
 build "$here/kwok" "-s -w" sigs.k8s.io/kwok/cmd/kwok
 build "$here/epp" "-s -w" sigs.k8s.io/gateway-api-inference-extension/cmd/epp
-build "$here/keda" "-s -w" github.com/kedacore/keda/v2/cmd/operator
+keda=$(awk '$1 == "github.com/kedacore/keda/v2" {print $2}' "$here/keda/go.mod")  # the operator logs it at start
+build "$here/keda" "-s -w -X github.com/kedacore/keda/v2/version.Version=$keda" github.com/kedacore/keda/v2/cmd/operator
 mv "$bin.tmp/operator" "$bin.tmp/keda-operator"
 rm -rf "$bin" && mv "$bin.tmp" "$bin"
 echo "$bin"

@@ -9,6 +9,7 @@ installs it, nothing here renders its Deployment), loopback addresses and an adm
 """
 
 import os
+import re
 import subprocess
 import time
 import urllib.request
@@ -84,10 +85,17 @@ def keda(control_plane, tmp_path_factory):
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # a throwaway process: its graceful shutdown buys nothing here
             proc.kill()
             proc.wait(timeout=20)
+
+
+def test_it_is_the_pinned_operator(keda):
+    gomod = (Path(__file__).parent / "keda" / "go.mod").read_text()
+    pinned = re.search(r"^\s*github\.com/kedacore/keda/v2 (v\S+)", gomod, re.M).group(1)
+    _, proc, log = keda
+    _until(lambda: f"KEDA Version: {pinned}" in log.read_text(), f"the operator to report KEDA {pinned}", proc, log)
 
 
 @pytest.mark.parametrize("inventory", INVENTORIES)

@@ -237,8 +237,8 @@ def run_endpoint_picker(tree, api, dyn, control_plane, workdir, scraper_token):
         configmaps = {c["metadata"]["name"]: c for c in tree.objects(kind="ConfigMap", layer="routing")}
         args, ports = _command(picker, configmaps, workdir)
         kubeconfig = workdir / "kubeconfig"
-        _token_kubeconfig(api, control_plane, namespace, picker["spec"]["template"]["spec"]
-                                  ["serviceAccountName"], kubeconfig)
+        service_account = picker["spec"]["template"]["spec"]["serviceAccountName"]
+        _token_kubeconfig(api, control_plane, namespace, service_account, kubeconfig)
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(workdir), "KUBECONFIG": str(kubeconfig),
                **_env(picker)}
         log = workdir / "epp.log"

@@ -374,8 +374,8 @@ def _derive(values, serving_vars, layers):
         "namespaces": namespaces,
         "gitops": values["llmaas_gitops"],
         "argocd": {"namespace": namespaces["argocd"], "project": values["llmaas_gitops"]["project"]},
-        "gpu": dict(gpu, slots_per_node=gpu["gpus_per_node"] * (slicing["clients_per_gpu"] if slicing["enabled"]
-                                                                 else 1)),
+        "gpu": dict(gpu, slots_per_node=gpu["gpus_per_node"] * (
+            slicing["clients_per_gpu"] if slicing["enabled"] else 1)),
         "serving": {"mode": mode, "port": port, "scale_to_zero": scale_to_zero, "namespace": namespaces["serving"]},
         "models": models,
         "labels": {"app.kubernetes.io/part-of": "llmaas"},
@@ -601,8 +601,8 @@ def _security(v, r, c):
             errors.append(f"platform_security_sso_apps: names must be unique; got {names}")
     if features["network_policies"]:
         dataplane = r["platform_security_inference_dataplane"] or []
-        cidrs = (list(r["platform_security_apiserver_cidrs"] or []) + list(r["platform_security_model_download_cidrs"]
-                                                                             or [])
+        cidrs = (list(r["platform_security_apiserver_cidrs"] or [])
+                 + list(r["platform_security_model_download_cidrs"] or [])
                  + [c_ for d in dataplane for c_ in d.get("cidrs") or []]
                  + list((r["platform_security_public_ingress"] or {}).get("cidrs") or []))
         bad = _invalid_cidrs(cidrs)
@@ -741,8 +741,9 @@ def _gateway(v, r, c):
         errors.append(f"litellm_gateway_redis_enabled must be true when litellm_gateway_replicas > 1 (got "
                       f"{r['litellm_gateway_replicas']}): without Redis each replica enforces tpm/rpm limits alone "
                       "and admits N times the limit")
-    if v["llmaas_profile"] == "prod" and not (r["litellm_gateway_budget_fail_closed"]
-                                               and not r["litellm_gateway_allow_requests_on_db_unavailable"]):
+    fail_closed = (r["litellm_gateway_budget_fail_closed"]
+                   and not r["litellm_gateway_allow_requests_on_db_unavailable"])
+    if v["llmaas_profile"] == "prod" and not fail_closed:
         errors.append("llmaas_profile 'prod' requires litellm_gateway_budget_fail_closed true and "
                       "litellm_gateway_allow_requests_on_db_unavailable false")
     if len(str(r["litellm_gateway_postgres_backup_schedule"]).split()) != 6:

@@ -126,10 +126,11 @@ molecule: setup-test controlplane
 	$(BIN)/molecule test -s controlplane
 	$(BIN)/molecule test -s controlplane_vast
 
-bench: setup-test
+bench: setup-test controlplane
 	$(BIN)/python benchmarks/render.py
 	$(BIN)/python benchmarks/keys.py
 	$(BIN)/python benchmarks/gateway_overhead.py
+	$(BIN)/python benchmarks/apply.py
 
 clean:
 	rm -rf build rendered .collections .cache/.system-tools

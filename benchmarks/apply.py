@@ -20,11 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+import conftest  # noqa: E402,F401 - makes the checkout importable as ansible_collections.llmaas.platform
+from ansible_collections.llmaas.platform.plugins.plugin_utils.contract import LAYERS  # noqa: E402
 from controlplane.launcher import ControlPlane, build  # noqa: E402
 
 BIN = Path(sys.executable).parent
 KUBECTL = BIN / "kubectl"
-SKIP = ("argocd",)  # the app-of-apps exists in render mode only
 
 
 def ansible(args, env, timeout=1800):
@@ -39,14 +40,16 @@ def ansible(args, env, timeout=1800):
 
 
 def objects_by_layer(render_dir):
-    """The files kubectl gets: each layer's objects except the components (Helm releases in apply mode)."""
+    """Each layer's objects in the registry's wave order, as apply mode sends them (no components, no render-only
+    layer): kubectl has no ordering of its own, and a namespace must exist before what it holds."""
     sys.path.insert(0, str(ROOT / "molecule" / "controlplane" / "filter_plugins"))
     from stack import stack_objects  # the molecule scenarios' own statement of what apply mode sends
 
-    layers = {}
+    layers = {layer["name"]: [] for layer in sorted(LAYERS, key=lambda item: item["wave"])
+              if layer["delivery"] != "render"}
     for entry in stack_objects(str(render_dir)):
-        layers.setdefault(entry["layer"], []).append(entry["object"])
-    return layers
+        layers[entry["layer"]].append(entry["object"])
+    return {name: objs for name, objs in layers.items() if objs}
 
 
 def kubectl_apply(kubeconfig, layer_files):
@@ -82,15 +85,13 @@ def main():
                 ansible([*inventory, "molecule/controlplane/prepare.yml", *common], env)  # CRDs, volumes
                 if tool == "site.yml":
                     args = [*inventory, "playbooks/site.yml", *common, "-e", "llmaas_delivery=apply",
-                            "-e", "llmaas_apply_components=false"]
+                            "-e", '{"llmaas_apply_components": false}']  # a boolean, not the text "false"
                     first, _ = ansible(args, env)
                     noop, changed = ansible(args, env)
                     figures[tool] = (first, noop, f"changed={changed}")
                 else:
                     files = []
                     for layer, objs in objects_by_layer(render_dir).items():
-                        if layer in SKIP:
-                            continue
                         path = tmp / f"{len(files):02d}-{layer}.json"
                         path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objs}))
                         files.append(path)

@@ -31,7 +31,7 @@ from cryptography.x509.oid import NameOID
 HERE = Path(__file__).resolve().parent
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"  # the first address of SERVICE_CIDR: the `kubernetes` Service
-START_TIMEOUT = 120
+START_TIMEOUT = 300  # bounded, and generous: on a loaded 2-core machine the API server has taken minutes
 STOP_TIMEOUT = 20
 
 

@@ -12,32 +12,21 @@ from pathlib import Path
 
 import pytest
 from emulators.litellm_api import LiteLLMEmulator, run_module
+from integration.test_tenants_playbook import MASTER
 from litellm.proxy._types import hash_token
 
 from ansible_collections.llmaas.platform.plugins.modules import litellm_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "llmaas-gateway"
-MASTER = "sk-tenants-test-master"
 
 
 @pytest.fixture(scope="module")
-def plane(tmp_path_factory):
-    from controlplane.launcher import ControlPlane, build
-    try:
-        bindir = build()
-    except RuntimeError as err:
-        if os.environ.get("CI"):
-            pytest.fail(str(err), pytrace=False)
-        pytest.skip(str(err))
-    cp = ControlPlane(tmp_path_factory.mktemp("keys-controlplane"), bindir)
-    cp.start(timeout=400)  # the machine is shared: the API server can take minutes to become ready
-    try:
-        cp.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                  "metadata": {"name": NAMESPACE}})
-        yield cp
-    finally:
-        cp.stop()
+def plane(control_plane):
+    """The session's real control plane, with the namespace the keys are delivered to."""
+    control_plane.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                         "metadata": {"name": NAMESPACE}})
+    return control_plane
 
 
 @pytest.fixture

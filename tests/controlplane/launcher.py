@@ -244,7 +244,7 @@ class ControlPlane:
             return json.loads(body or b"null") if "json" in resp.headers.get("Content-Type", "") else body.decode()
 
     def apply(self, obj):
-        """Server-side apply of one cluster-scoped or namespaced core/v1 object (the fake nodes)."""
+        """Server-side apply of one Node (the fake nodes), its status included."""
         kind_path = {"Node": "/api/v1/nodes"}[obj["kind"]]
         name = obj["metadata"]["name"]
         out = self.request("PATCH", f"{kind_path}/{name}?fieldManager=llmaas-test&force=true", obj,
@@ -307,9 +307,6 @@ class ControlPlane:
                 return
             time.sleep(0.25)
         raise TimeoutError(f"timed out waiting for {what}; logs in {self.dir}")
-
-    def failed_logs(self):
-        return {name: log_tail(self.dir / f"{name}.log") for name in self.procs}
 
 
 def _http_ok(url):

@@ -162,7 +162,7 @@ class ControlPlane:
             "--unsafe-no-fsync=true",  # a throwaway store: durability buys nothing, fsync costs seconds
             "--log-level=warn",
         ])
-        self._wait(lambda: _http_ok(f"http://127.0.0.1:{etcd_port}/health"), "etcd", deadline)
+        self._wait(lambda: http_ok(f"http://127.0.0.1:{etcd_port}/health"), "etcd", deadline)
 
         pki_dir = self.dir / "pki"
         self._spawn("kube-apiserver", [
@@ -309,12 +309,26 @@ class ControlPlane:
         raise TimeoutError(f"timed out waiting for {what}; logs in {self.dir}")
 
 
-def _http_ok(url):
+def http_ok(url):
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback
             return resp.status == 200
     except Exception:  # noqa: BLE001
         return False
+
+
+def until(probe, what, timeout, proc=None, log=None, name="the process"):
+    """probe()'s first truthy result within timeout seconds; fails at once, with the log's tail, if proc exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"{name} exited with {proc.returncode} while waiting for {what}:\n"
+                                 f"{log_tail(log, 30)}")
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f":\n{log_tail(log, 30)}" if log else ""))
 
 
 # --- command line (molecule create/destroy) ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 from kubernetes import client, config
 
 from controlplane.fake_nodes import gke_allocatable
+from controlplane.launcher import until
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 60
@@ -46,13 +47,7 @@ def _deployment(api, namespace, name, container, pod_spec=None):
 
 
 def _until(probe, what):
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {TIMEOUT}s waiting for {what}")
+    return until(probe, what, TIMEOUT)
 
 
 def _refusals(api, namespace):

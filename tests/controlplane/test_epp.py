@@ -15,7 +15,6 @@ A pool whose targetPorts miss the port vLLM listens on leaves the picker without
 import os
 import subprocess
 import threading
-import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,7 +23,7 @@ import pytest
 import yaml
 from kubernetes import client, config, dynamic
 
-from controlplane.launcher import free_port, log_tail
+from controlplane.launcher import free_port, log_tail, until
 from render.conftest import INVENTORIES, ROOT, rendered  # noqa: F401  (session fixture: both stacks rendered)
 
 pytestmark = pytest.mark.slow
@@ -84,16 +83,7 @@ def _apply(dyn, obj):
 
 
 def _until(probe, what, timeout=TIMEOUT, proc=None, log=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the endpoint picker exited with {proc.returncode} while waiting for {what}:\n"
-                                 f"{log_tail(log, 30)}")
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f":\n{log_tail(log, 30)}" if log else ""))
+    return until(probe, what, timeout, proc, log, "the endpoint picker")
 
 
 class _VllmMetrics(BaseHTTPRequestHandler):

@@ -11,15 +11,13 @@ installs it, nothing here renders its Deployment), loopback addresses and an adm
 import os
 import re
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import config, dynamic
 
-from controlplane.launcher import _PKI, free_port, log_tail
+from controlplane.launcher import _PKI, free_port, http_ok, until
 from render.conftest import INVENTORIES, ROOT, rendered  # noqa: F401  (session fixture: both stacks rendered)
 
 pytestmark = pytest.mark.slow
@@ -28,32 +26,15 @@ CRDS = Path(os.environ.get("LLMAAS_CRDS_DIR", ROOT.parent / "shared" / "crds")) 
 NAMESPACE = "keda"  # where the chart installs the operator (its cluster object namespace)
 
 
+def _until(probe, what, proc, log):
+    return until(probe, what, TIMEOUT, proc, log, "keda-operator")
+
+
 def _apply(dyn, obj):
     resource = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
     meta = obj["metadata"]
     return resource.server_side_apply(body=obj, name=meta["name"], namespace=meta.get("namespace"),
                                       field_manager="llmaas-test", force_conflicts=True)
-
-
-def _until(probe, what, proc, log):
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"keda-operator exited with {proc.returncode} while waiting for {what}:\n"
-                                 f"{log_tail(log, 30)}")
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {TIMEOUT}s waiting for {what}:\n{log_tail(log, 30)}")
-
-
-def _http_ok(url):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +61,7 @@ def keda(control_plane, tmp_path_factory):
         proc = subprocess.Popen([str(control_plane.bindir / "keda-operator"), *args], stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir, env=env)
     try:
-        _until(lambda: _http_ok(f"http://127.0.0.1:{probe_port}/readyz"), "the operator to be ready", proc, log)
+        _until(lambda: http_ok(f"http://127.0.0.1:{probe_port}/readyz"), "the operator to be ready", proc, log)
         yield dynamic.DynamicClient(api), proc, log  # discovery after the CRDs exist
     finally:
         proc.terminate()

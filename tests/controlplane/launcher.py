@@ -10,6 +10,7 @@ Every wait is bounded; a component that exits early fails the start with the tai
 """
 
 import argparse
+import ctypes
 import datetime
 import ipaddress
 import json
@@ -33,6 +34,7 @@ SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"  # the first address of SERVICE_CIDR: the `kubernetes` Service
 START_TIMEOUT = 300  # bounded, and generous: on a loaded 2-core machine the API server has taken minutes
 STOP_TIMEOUT = 20
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def build(cache_root=None):
@@ -294,7 +296,7 @@ class ControlPlane:
     def _spawn(self, name, args):
         log = open(self.dir / f"{name}.log", "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         proc = subprocess.Popen([str(self.bindir / name), *args], stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=self.dir)
+                                stdin=subprocess.DEVNULL, cwd=self.dir, preexec_fn=_die_with_parent)
         self.procs[name] = (proc, log)
 
     def _wait(self, ready, what, deadline):
@@ -307,6 +309,13 @@ class ControlPlane:
                 return
             time.sleep(0.25)
         raise TimeoutError(f"timed out waiting for {what}; logs in {self.dir}")
+
+
+def _die_with_parent():
+    """In the child before exec: SIGTERM when the process that started it dies, even by SIGKILL (a killed pytest
+    or supervisor must not leave etcd and the API server running)."""
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
 
 
 def http_ok(url):

@@ -1,7 +1,11 @@
 """The control plane the molecule scenarios verify against can tell a working stack from a broken one: the real
 admission refuses what a cluster refuses, the real controllers and scheduler place what a cluster places."""
 
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -106,3 +110,40 @@ def test_fake_nodes_offer_what_gke_leaves_to_pods(api):
     assert node.status.allocatable["cpu"] == f"{cpu}m" and node.status.allocatable["memory"] == f"{memory}Mi"
     assert cpu == 3920  # 6% of core 1, 1% of core 2, 0.5% of cores 3-4
     assert any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
+
+
+def test_a_killed_starter_takes_its_components_with_it(control_plane, tmp_path):
+    """A pytest or supervisor killed with SIGKILL runs no clean-up: the components must still go (PDEATHSIG)."""
+    starter = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from controlplane.launcher import ControlPlane, free_port\n"
+        f"plane = ControlPlane({str(tmp_path)!r}, {str(control_plane.bindir)!r})\n"
+        "plane.dir.mkdir(parents=True, exist_ok=True)\n"
+        "port = free_port()\n"
+        "plane._spawn('etcd', ['--data-dir=etcd', f'--listen-client-urls=http://127.0.0.1:{port}',\n"
+        "                      f'--advertise-client-urls=http://127.0.0.1:{port}',\n"
+        "                      f'--listen-peer-urls=http://127.0.0.1:{free_port()}'])\n"
+        "print(plane.procs['etcd'][0].pid, flush=True)\n"
+        "time.sleep(TIMEOUT_SECONDS)\n").replace("TIMEOUT_SECONDS", str(TIMEOUT))],
+        stdout=subprocess.PIPE, text=True)
+    etcd = None
+    try:
+        etcd = int(starter.stdout.readline())
+        assert Path(f"/proc/{etcd}").exists(), "etcd did not start"
+        starter.kill()
+        starter.wait(timeout=TIMEOUT)
+        until(lambda: not Path(f"/proc/{etcd}").exists() or "Z" in _state(etcd), "etcd to exit after its starter was "
+              "killed", TIMEOUT)
+    finally:
+        starter.kill()
+        starter.wait(timeout=TIMEOUT)
+        if etcd and _state(etcd) not in ("gone", "Z"):
+            os.kill(etcd, signal.SIGKILL)  # the orphan of a failed run
+
+
+def _state(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0]
+    except OSError:
+        return "gone"

@@ -17,12 +17,12 @@ export LLMAAS_MODEL_PYTHON ?= $(CURDIR)/.venv-model/bin/python
 export LLMAAS_CHECKOV ?= $(CURDIR)/.venv-checkov/bin/checkov
 export LLMAAS_NCA ?= $(CURDIR)/.venv-nca/bin/nca
 
-.PHONY: help setup setup-test render render-all test lint pytest molecule controlplane sanity build bench clean
+.PHONY: help setup setup-test render render-all test lint pytest molecule controlplane sanity build bench pin-digests clean
 
 help:
 	@echo "make render [INVENTORY=inventories/vast]  render the stack into rendered/<inventory>/ (no cluster)"
 	@echo "make test                                 lint, sanity, unit, render+schema, real e2e, real control plane"
-	@echo "make lint | pytest | molecule | controlplane | sanity | build | bench | clean"
+	@echo "make lint | pytest | molecule | controlplane | sanity | build | bench | pin-digests | clean"
 
 # --- set-up ----------------------------------------------------------------------------------------------
 $(VENV)/.controller: requirements.txt constraints.txt
@@ -103,10 +103,10 @@ build: setup
 	$(BIN)/ansible-galaxy collection build --force --output-path build/
 
 # ansible-test needs the collection under ansible_collections/<namespace>/<name>: test a copy of what the collection
-# ships (tests, benchmarks and molecule scenarios are development tooling, checked by ruff and pytest instead).
+# ships (tests, benchmarks, tools and molecule scenarios are development tooling, checked by ruff and pytest instead).
 sanity: setup-test
 	rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
-	git ls-files -co --exclude-standard | grep -vE '^(tests|benchmarks|molecule)/' \
+	git ls-files -co --exclude-standard | grep -vE '^(tests|benchmarks|tools|molecule)/' \
 	  | while read -r f; do [ -e "$$f" ] && echo "$$f"; done \
 	  | xargs -d '\n' cp --parents -t $(SANITY_DIR)
 	tests/sanity/offline-pip-bootstrap.sh
@@ -125,6 +125,11 @@ controlplane:
 molecule: setup-test controlplane
 	$(BIN)/molecule test -s controlplane
 	$(BIN)/molecule test -s controlplane_vast
+
+# Needs registry access: resolves every tag of llmaas_images and writes tag@digest into playbooks/vars/versions.yml
+# (CHECK=1: write nothing, fail when an image is unpinned or its tag moved).
+pin-digests: setup
+	$(BIN)/python tools/pin_image_digests.py $(if $(CHECK),--check)
 
 bench: setup-test controlplane
 	$(BIN)/python benchmarks/render.py

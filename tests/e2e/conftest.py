@@ -162,33 +162,23 @@ def model_server(gguf, rendered_gateway, tmp_path_factory):
         raise RuntimeError(server.failure("died while the tests ran"))
 
 
-@contextlib.contextmanager
-def litellm_proxy(config, workdir, files=None, env=None, timeout=120):
-    """The real LiteLLM proxy (this venv's `litellm`) on `config`, written to workdir/config.yaml next to `files`
-    ({name: text}, as the litellm-config ConfigMap mounts its keys beside config.yaml); yields its base URL.
-    No Postgres: DATABASE_URL is removed; the master key is MASTER_KEY unless env names another."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=True))
-    for name, text in (files or {}).items():
-        (workdir / name).write_text(text)
-    port = free_port()
-    run_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    run_env.update({"LITELLM_MASTER_KEY": MASTER_KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True", **(env or {})})
-    litellm = Path(sys.executable).with_name("litellm")
-    server = Server("litellm", [str(litellm), "--config", str(workdir / "config.yaml"), "--host", "127.0.0.1",
-                                "--port", str(port)], workdir / "litellm.log", env=run_env)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health/liveliness", server, timeout=timeout)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(server)
-
-
 @pytest.fixture(scope="session")
 def gateway(model_server, rendered_gateway, tmp_path_factory):
-    """The real LiteLLM proxy with the rendered config; yields its base URL."""
+    """The real LiteLLM proxy (this venv's `litellm`) with the rendered config; yields its base URL."""
     _, config = rendered_gateway
     for entry in config["model_list"]:
         entry["litellm_params"]["api_base"] = f"{model_server}/v1"  # the only config change (see module doc)
-    with litellm_proxy(config, tmp_path_factory.mktemp("litellm")) as base:
-        yield base
+    workdir = tmp_path_factory.mktemp("litellm")
+    config_path = workdir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=True))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(LITELLM_MASTER_KEY=MASTER_KEY, LITELLM_LOCAL_MODEL_COST_MAP="True")
+    litellm = Path(sys.executable).with_name("litellm")
+    server = Server("litellm", [str(litellm), "--config", str(config_path), "--host", "127.0.0.1", "--port", str(port)],
+                    workdir / "litellm.log", env=env)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health/liveliness", server, timeout=120)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(server)

@@ -9,15 +9,19 @@ or the queue TTL ran out (503 with Retry-After). Checked with the real proxy:
 """
 
 import json
+import os
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+import yaml
 
-from .conftest import MASTER_KEY, free_port, litellm_proxy
+from .conftest import MASTER_KEY, Server, free_port, stop, wait_http
 
 pytestmark = pytest.mark.e2e
 
@@ -62,11 +66,20 @@ def cold_gateway(rendered_gateway, tmp_path_factory):
     config = json.loads(json.dumps(config))
     for entry in config["model_list"]:
         entry["litellm_params"]["api_base"] = f"http://127.0.0.1:{route.server_address[1]}/v1"
+    workdir = tmp_path_factory.mktemp("litellm-cold")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=True))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(LITELLM_MASTER_KEY=MASTER_KEY, LITELLM_LOCAL_MODEL_COST_MAP="True")
+    litellm = str(Path(sys.executable).with_name("litellm"))
+    server = Server("litellm", [litellm, "--config", str(workdir / "config.yaml"), "--host", "127.0.0.1",
+                                "--port", str(port)], workdir / "litellm.log", env=env)
     try:
-        with litellm_proxy(config, tmp_path_factory.mktemp("litellm-cold")) as base:
-            yield {"base": base, "model": config["model_list"][0]["model_name"],
-                   "retries": config["router_settings"]["num_retries"]}
+        wait_http(f"http://127.0.0.1:{port}/health/liveliness", server, timeout=120)
+        yield {"base": f"http://127.0.0.1:{port}", "model": config["model_list"][0]["model_name"],
+               "retries": config["router_settings"]["num_retries"]}
     finally:
+        stop(server)
         route.shutdown()
 
 

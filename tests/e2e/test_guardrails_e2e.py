@@ -11,22 +11,33 @@ here, so no request calls the absent analyzer. The render tests check the Presid
 """
 
 import json
+import os
 import secrets
+import shutil
+import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+import yaml
 
 from ansible_collections.llmaas.platform.plugins.filter.guardrails import litellm_guardrails
-
-from .conftest import free_port, litellm_proxy
 
 pytestmark = pytest.mark.e2e
 
 BOOT_TIMEOUT = 90
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class _EchoStub(BaseHTTPRequestHandler):
@@ -61,9 +72,17 @@ class _EchoStub(BaseHTTPRequestHandler):
         pass
 
 
+def _litellm_binary():
+    found = Path(sys.executable).with_name("litellm")
+    return str(found) if found.exists() else shutil.which("litellm")
+
+
 def _start(tmp_path_factory, guardrails, extra_models=()):
     """The real proxy on a config with the given guardrails list, in front of the echo stub; yields its address."""
-    stub = ThreadingHTTPServer(("127.0.0.1", free_port()), _EchoStub)
+    binary = _litellm_binary()
+    if not binary:
+        pytest.skip("the litellm proxy (litellm[proxy]) is not installed")
+    stub = ThreadingHTTPServer(("127.0.0.1", _free_port()), _EchoStub)
     threading.Thread(target=stub.serve_forever, daemon=True).start()
 
     master_key = "sk-" + secrets.token_hex(16)  # throwaway, generated per run, never stored
@@ -76,11 +95,36 @@ def _start(tmp_path_factory, guardrails, extra_models=()):
         "general_settings": {"master_key": master_key},
     }
     workdir = tmp_path_factory.mktemp("litellm")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    port = _free_port()
+    env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR")
+    env.pop("DATABASE_URL", None)
+    log = open(workdir / "proxy.log", "w")  # noqa: SIM115 - outlives this block, closed in finally
+    proc = subprocess.Popen([binary, "--config", str(workdir / "config.yaml"), "--host", "127.0.0.1",
+                             "--port", str(port)], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
     try:
-        with litellm_proxy(config, workdir, env={"LITELLM_MASTER_KEY": master_key, "LITELLM_LOG": "ERROR"},
-                           timeout=BOOT_TIMEOUT) as base:
-            yield {"base": base, "key": master_key, "log": workdir / "litellm.log"}
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"litellm exited with {proc.returncode}:\n{(workdir / 'proxy.log').read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/health/liveliness", timeout=2):
+                    break
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline:
+                    tail = (workdir / "proxy.log").read_text()[-4000:]
+                    pytest.fail(f"litellm did not start in {BOOT_TIMEOUT}s:\n{tail}")
+                time.sleep(0.5)
+        yield {"base": base, "key": master_key, "log": workdir / "proxy.log"}
     finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        log.close()
         stub.shutdown()
         stub.server_close()
 

@@ -18,15 +18,20 @@ import hashlib
 import json
 import re
 import sys
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import yaml
 
-VERSIONS = Path(__file__).resolve().parents[1] / "playbooks" / "vars" / "versions.yml"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / ".collections"))  # the checkout as ansible_collections.llmaas.platform (make setup)
+from ansible_collections.llmaas.platform.plugins.module_utils._http import (  # noqa: E402
+    HttpUnreachable,
+    RetryingHttp,
+    RetryPolicy,
+)
+
+VERSIONS = ROOT / "playbooks" / "vars" / "versions.yml"
 # What a pull accepts, index first, so the digest is the multi-arch one.
 ACCEPT = ", ".join([
     "application/vnd.oci.image.index.v1+json",
@@ -35,7 +40,7 @@ ACCEPT = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
 ])
 DOCKER_HUB = "registry-1.docker.io"
-ATTEMPTS = 3
+RETRIES = 2
 TIMEOUT = 20
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
@@ -54,26 +59,7 @@ def parse(reference):
     return first, repository, tag, digest or None
 
 
-def _request(url, method, headers):
-    """One HTTP exchange with bounded retries on 429/5xx and connection errors (Retry-After honoured)."""
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            req = urllib.request.Request(url, method=method, headers=headers)  # noqa: S310 - http(s) only (main)
-            with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:  # noqa: S310
-                return resp.status, dict(resp.headers), resp.read()
-        except urllib.error.HTTPError as err:
-            if err.code not in (429, 500, 502, 503, 504) or attempt == ATTEMPTS:
-                return err.code, dict(err.headers), err.read()
-            wait = err.headers.get("Retry-After", "")
-            time.sleep(min(int(wait), 30) if wait.isdigit() else attempt)
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-            if attempt == ATTEMPTS:
-                raise ConnectionError(f"{url}: {getattr(err, 'reason', err)}") from err
-            time.sleep(attempt)
-    raise AssertionError("unreachable")
-
-
-def _token(challenge, repository):
+def _token(http, challenge, repository):
     """An anonymous pull token from the realm a 401's `WWW-Authenticate: Bearer realm=...,service=...` names."""
     fields = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
     if not challenge.lower().startswith("bearer ") or "realm" not in fields:
@@ -81,28 +67,28 @@ def _token(challenge, repository):
     query = {"scope": fields.get("scope") or f"repository:{repository}:pull"}
     if fields.get("service"):
         query["service"] = fields["service"]
-    status, _, body = _request(f"{fields['realm']}?{urllib.parse.urlencode(query)}", "GET", {})
-    if status != 200:
-        raise PermissionError(f"token endpoint {fields['realm']} answered {status}")
-    data = json.loads(body)
+    answer = http.send("GET", f"{fields['realm']}?{urllib.parse.urlencode(query)}")
+    if answer.status != 200:
+        raise PermissionError(f"token endpoint {fields['realm']} answered {answer.status}")
+    data = json.loads(answer.body)
     return data.get("token") or data["access_token"]
 
 
-def resolve(reference, mirrors):
+def resolve(http, reference, mirrors):
     registry, repository, tag, _ = parse(reference)
     base = mirrors.get(registry) or f"https://{DOCKER_HUB if registry == 'docker.io' else registry}"
     url = f"{base.rstrip('/')}/v2/{repository}/manifests/{tag}"
     headers = {"Accept": ACCEPT}
     for method in ("HEAD", "GET"):  # GET when a registry's HEAD carries no digest
-        status, answer, body = _request(url, method, headers)
-        if status == 401:
-            headers["Authorization"] = f"Bearer {_token(answer.get('WWW-Authenticate', ''), repository)}"
-            status, answer, body = _request(url, method, headers)
-        if status != 200:
-            raise LookupError(f"{url} answered {status}")
-        digest = {k.lower(): v for k, v in answer.items()}.get("docker-content-digest")
+        answer = http.send(method, url, headers=headers)
+        if answer.status == 401:
+            headers["Authorization"] = f"Bearer {_token(http, answer.headers.get('WWW-Authenticate', ''), repository)}"
+            answer = http.send(method, url, headers=headers)
+        if answer.status != 200:
+            raise LookupError(f"{url} answered {answer.status}")
+        digest = answer.headers.get("Docker-Content-Digest")
         if digest is None and method == "GET":
-            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            digest = "sha256:" + hashlib.sha256(answer.body).hexdigest()
         if digest:
             if not DIGEST.fullmatch(digest):
                 raise LookupError(f"{url}: digest {digest!r} is not a sha256 digest")
@@ -122,11 +108,15 @@ def main(argv=None):
     text = opts.file.read_text()
     images = yaml.safe_load(text)["llmaas_images"]
 
+    # the collection's one retry policy: 429/5xx and lost connections retried, Retry-After honoured, one budget
+    http = RetryingHttp(RetryPolicy(retries=RETRIES), timeout=TIMEOUT)
     pinned, failures = {}, []
     for key, reference in sorted(images.items()):
         try:
-            pinned[key] = (reference, f"{reference.partition('@')[0]}@{resolve(reference, mirrors)}")
-        except (ValueError, LookupError, PermissionError, ConnectionError) as err:
+            pinned[key] = (reference, f"{reference.partition('@')[0]}@{resolve(http, reference, mirrors)}")
+        except HttpUnreachable as err:
+            failures.append(f"llmaas_images.{key}: {reference}: registry unreachable ({err.reason})")
+        except (ValueError, LookupError, PermissionError) as err:
             failures.append(f"llmaas_images.{key}: {err}")
     if failures:
         print("\n".join(failures) + f"\nnothing written to {opts.file}", file=sys.stderr)

@@ -125,25 +125,25 @@ def test_a_killed_starter_takes_its_components_with_it(control_plane, tmp_path):
         "                      f'--advertise-client-urls=http://127.0.0.1:{port}',\n"
         "                      f'--listen-peer-urls=http://127.0.0.1:{free_port()}'])\n"
         "print(plane.procs['etcd'][0].pid, flush=True)\n"
-        "time.sleep(TIMEOUT_SECONDS)\n").replace("TIMEOUT_SECONDS", str(TIMEOUT))],
+        f"time.sleep({TIMEOUT})\n")],
         stdout=subprocess.PIPE, text=True)
     etcd = None
     try:
         etcd = int(starter.stdout.readline())
-        assert Path(f"/proc/{etcd}").exists(), "etcd did not start"
+        assert not _exited(etcd), "etcd did not start"
         starter.kill()
         starter.wait(timeout=TIMEOUT)
-        until(lambda: not Path(f"/proc/{etcd}").exists() or "Z" in _state(etcd), "etcd to exit after its starter was "
-              "killed", TIMEOUT)
+        until(lambda: _exited(etcd), "etcd to exit after its starter was killed", TIMEOUT)
     finally:
         starter.kill()
         starter.wait(timeout=TIMEOUT)
-        if etcd and _state(etcd) not in ("gone", "Z"):
+        if etcd and not _exited(etcd):
             os.kill(etcd, signal.SIGKILL)  # the orphan of a failed run
 
 
-def _state(pid):
+def _exited(pid):
+    """Gone, or a zombie its new parent has not reaped yet."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
     except OSError:
-        return "gone"
+        return True

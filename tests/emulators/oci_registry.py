@@ -71,7 +71,7 @@ class OciRegistry:
                 if send_body:
                     self.wfile.write(body)
 
-            def _manifest(self, send_body):
+            def _serve(self, send_body):
                 url = urllib.parse.urlsplit(self.path)
                 registry.requests.append((self.command, url.path))
                 if url.path == "/token":
@@ -104,9 +104,9 @@ class OciRegistry:
                 return self._answer(200, body, headers, send_body)
 
             def do_GET(self):  # noqa: N802 - http.server API
-                self._manifest(send_body=True)
+                self._serve(send_body=True)
 
             def do_HEAD(self):  # noqa: N802 - http.server API
-                self._manifest(send_body=False)
+                self._serve(send_body=False)
 
         return Handler

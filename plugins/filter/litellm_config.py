@@ -31,6 +31,9 @@ options:
 """
 
 PROVIDER = "hosted_vllm"
+# <module>.<instance> of roles/litellm_gateway/files/llmaas_retry_after.py, which the litellm-config ConfigMap
+# ships beside config.yaml (LiteLLM imports callbacks from the config's directory).
+RETRY_AFTER_CALLBACK = "llmaas_retry_after.retry_after"
 # The tier decides the endpoint a client uses: fim prompts go to /v1/completions, the rest to chat.
 TIER_MODE = {"chat": "chat", "agent": "chat", "fim": "completion"}
 
@@ -92,7 +95,11 @@ def litellm_config(models, inference_url, budget_fail_closed=False, redis=None, 
         raise ValueError(f"gateway model names must be unique; got {names}")
 
     fail_closed = bool(budget_fail_closed)
-    router_settings = {"routing_strategy": "simple-shuffle", "num_retries": num_retries, "timeout": timeout}
+    # A 503 is not retried: the endpoint picker answers it only after holding the request for its queue TTL (the
+    # model is still starting), so a retry would hold the tenant one TTL more; the tenant gets 503 with Retry-After
+    # (RETRY_AFTER_CALLBACK) instead. LiteLLM 1.108 litellm/types/router.py RetryPolicy.
+    router_settings = {"routing_strategy": "simple-shuffle", "num_retries": num_retries, "timeout": timeout,
+                       "retry_policy": {"ServiceUnavailableErrorRetries": 0}}
     general_settings = {
         "master_key": f"os.environ/{master_key_env}",
         "database_url": f"os.environ/{database_url_env}",
@@ -116,7 +123,7 @@ def litellm_config(models, inference_url, budget_fail_closed=False, redis=None, 
         "model_list": model_list,
         "router_settings": router_settings,
         "litellm_settings": {
-            "callbacks": ["prometheus"],
+            "callbacks": ["prometheus", RETRY_AFTER_CALLBACK],
             "drop_params": True,
             "request_timeout": timeout,
             "require_auth_for_metrics_endpoint": bool(metrics_require_auth),

@@ -730,7 +730,8 @@ def _guardrails(v, r, c):
 def _gateway(v, r, c):
     errors = []
     for key, low in (("litellm_gateway_replicas", 1), ("litellm_gateway_postgres_instances", 1),
-                     ("litellm_gateway_timeout", 1), ("litellm_gateway_num_retries", 0)):
+                     ("litellm_gateway_timeout", 1), ("litellm_gateway_num_retries", 0),
+                     ("litellm_gateway_unavailable_retry_after", 1)):
         if isinstance(r.get(key), int) and r[key] < low:
             errors.append(f"{key}: got {r[key]}; allowed: >= {low}")
     if not QUANTITY.match(str(r["litellm_gateway_postgres_storage_size"])):

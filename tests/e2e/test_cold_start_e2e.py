@@ -2,10 +2,13 @@
 
 Behind LiteLLM sits a stand-in for the inference route (a local HTTP server, not the endpoint picker itself) that
 behaves as the picker does at zero replicas (ADR 0005): it holds the request, then either a replica came up (200)
-or the queue TTL ran out (503 with Retry-After). Checked with the real proxy:
+or the queue TTL ran out: 503 with the body "request timed out in queue" and no Retry-After (GIE v1.5.0 flow
+control answers an evicted request so). The proxy runs the rendered litellm-config ConfigMap as the pod does: its
+config.yaml and, beside it, the callback module config.yaml names, with the Deployment's environment. Checked:
 - a held request is answered once the model answers: LiteLLM's timeout outlasts the hold;
-- a 503 reaches the tenant as 503 (never 404, never a hang), after LiteLLM's bounded retries, and the upstream
-  Retry-After value is passed on as `llm_provider-retry-after` (LiteLLM 1.108 sets no `Retry-After` of its own).
+- a 503 reaches the tenant at once as 503 with Retry-After (never 404, never a hang, not retried: a retry would
+  hold the tenant one more queue TTL);
+- an upstream Retry-After, when there is one, is the value the tenant gets.
 """
 
 import json
@@ -38,10 +41,11 @@ class _ColdRoute(BaseHTTPRequestHandler):
         type(self).calls += 1
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         time.sleep(HOLD_SECONDS)
-        if type(self).outcome == "ttl":
+        if type(self).outcome in ("ttl", "ttl-hinted"):
             payload = b"request timed out in queue"
             self.send_response(503)
-            self.send_header("Retry-After", "30")
+            if type(self).outcome == "ttl-hinted":
+                self.send_header("Retry-After", "7")
         else:
             payload = json.dumps({
                 "id": "cold-1", "object": "chat.completion", "created": int(time.time()), "model": body.get("model"),
@@ -62,22 +66,27 @@ class _ColdRoute(BaseHTTPRequestHandler):
 def cold_gateway(rendered_gateway, tmp_path_factory):
     route = ThreadingHTTPServer(("127.0.0.1", free_port()), _ColdRoute)
     threading.Thread(target=route.serve_forever, daemon=True).start()
-    _, config = rendered_gateway
+    tree, config = rendered_gateway
     config = json.loads(json.dumps(config))
     for entry in config["model_list"]:
         entry["litellm_params"]["api_base"] = f"http://127.0.0.1:{route.server_address[1]}/v1"
     workdir = tmp_path_factory.mktemp("litellm-cold")
+    # Every file of the ConfigMap, as its volume mounts them in /etc/litellm (the callback module among them).
+    for name, text in tree.one("ConfigMap", "litellm-config")["data"].items():
+        (workdir / name).write_text(text)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=True))
+    container = tree.one("Deployment", "litellm")["spec"]["template"]["spec"]["containers"][0]
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(LITELLM_MASTER_KEY=MASTER_KEY, LITELLM_LOCAL_MODEL_COST_MAP="True")
+    env.update({e["name"]: e["value"] for e in container["env"] if "value" in e})
+    env.update(LITELLM_MASTER_KEY=MASTER_KEY)
     litellm = str(Path(sys.executable).with_name("litellm"))
     server = Server("litellm", [litellm, "--config", str(workdir / "config.yaml"), "--host", "127.0.0.1",
                                 "--port", str(port)], workdir / "litellm.log", env=env)
     try:
         wait_http(f"http://127.0.0.1:{port}/health/liveliness", server, timeout=120)
         yield {"base": f"http://127.0.0.1:{port}", "model": config["model_list"][0]["model_name"],
-               "retries": config["router_settings"]["num_retries"]}
+               "retry_after": env["LLMAAS_RETRY_AFTER_SECONDS"]}
     finally:
         stop(server)
         route.shutdown()
@@ -103,13 +112,21 @@ def test_a_held_request_is_answered_once_the_model_is_up(cold_gateway):
     assert took >= HOLD_SECONDS and _ColdRoute.calls == 1, "LiteLLM gave up on (or retried) a held request"
 
 
-def test_a_cold_start_past_the_queue_ttl_reaches_the_tenant_as_503(cold_gateway):
+def test_a_cold_start_past_the_queue_ttl_reaches_the_tenant_as_503_with_retry_after(cold_gateway):
     _ColdRoute.outcome, _ColdRoute.calls = "ttl", 0
     status, headers, body, took = _chat(cold_gateway)
     assert status == 503, f"the tenant got {status}, not 503: {body}"
     assert body["error"]["code"] == "503"
-    assert headers.get("llm_provider-retry-after") == "30", headers
-    # bounded: LiteLLM's retries (router_settings.num_retries), each waiting the hold, with LiteLLM's backoff between
-    # them (it follows the upstream Retry-After: about 100 s in all here for 3 attempts of 3 s)
-    assert 1 <= _ColdRoute.calls <= cold_gateway["retries"] + 1
-    assert took < (cold_gateway["retries"] + 1) * (HOLD_SECONDS + 60)
+    retry_after = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+    assert retry_after == cold_gateway["retry_after"], headers
+    # not retried: one hold, answered at once after it
+    assert _ColdRoute.calls == 1, f"LiteLLM sent the request {_ColdRoute.calls} times"
+    assert took < HOLD_SECONDS + 30
+
+
+def test_an_upstream_retry_after_is_what_the_tenant_gets(cold_gateway):
+    _ColdRoute.outcome, _ColdRoute.calls = "ttl-hinted", 0
+    status, headers, body, _ = _chat(cold_gateway)
+    assert status == 503, body
+    assert {k.lower(): v for k, v in headers.items()}.get("retry-after") == "7", headers
+    assert _ColdRoute.calls == 1

@@ -122,9 +122,13 @@ controlplane:
 
 # The control-plane scenarios run here (real API server and controllers, kwok nodes, no Docker); molecule/kind is
 # for users with Docker.
+# A CI summary shows only the end of the output, after molecule's recap: on failure, repeat the failed tasks last.
 molecule: setup-test controlplane
-	$(BIN)/molecule test -s controlplane
-	$(BIN)/molecule test -s controlplane_vast
+	@mkdir -p .cache; for scenario in controlplane controlplane_vast; do \
+	  $(BIN)/molecule test -s $$scenario 2>&1 | tee .cache/molecule-$$scenario.log; \
+	  [ "$${PIPESTATUS[0]}" -eq 0 ] || { echo "=== molecule $$scenario failed; the failed tasks:"; \
+	    grep -B2 -A8 -E '^(fatal|failed):' .cache/molecule-$$scenario.log | cut -c1-400 | tail -n 80; exit 1; }; \
+	done
 
 # Needs registry access: resolves every tag of llmaas_images and writes tag@digest into playbooks/vars/versions.yml
 # (CHECK=1: write nothing, fail when an image is unpinned or its tag moved).

@@ -41,7 +41,9 @@ def test_secrets_only_by_reference(rendered, inventory):
                                                                        "key": "LITELLM_MASTER_KEY"}
     assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "litellm-postgres-app", "key": "uri"}
     assert env["LITELLM_LOCAL_MODEL_COST_MAP"]["value"] == "True"
-    assert all("value" not in e for n, e in env.items() if n != "LITELLM_LOCAL_MODEL_COST_MAP")
+    assert env["LLMAAS_RETRY_AFTER_SECONDS"]["value"] == "30"
+    plain = {"LITELLM_LOCAL_MODEL_COST_MAP", "LLMAAS_RETRY_AFTER_SECONDS"}  # settings, not secrets
+    assert all("value" not in e for n, e in env.items() if n not in plain)
     store = tree.one("ExternalSecret", "litellm-secrets")["spec"]
     assert store["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "llmaas"}
     assert {d["remoteRef"]["key"] for d in store["data"]} == {"llmaas-litellm-master-key", "llmaas-litellm-salt-key"}

@@ -11,6 +11,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
+
+from ansible_collections.llmaas.platform.plugins.plugin_utils import tenant_guardrails
+
 DOCUMENTATION = r"""
 name: litellm_config
 short_description: LiteLLM proxy config (model_list, router, litellm and general settings) from llmaas_models
@@ -28,6 +32,12 @@ options:
     type: bool
   redis: {description: "Redis coordinates {host, port, password_env} or empty for none.", type: dict}
   guardrails: {description: LiteLLM guardrails entries, put under the top-level guardrails key., type: list}
+  tenants:
+    description:
+      - llmaas_tenants. For every set of off-by-default guardrails a tenant opts into (C(guardrails) list), each
+        model-tier entry gets a guarded variant C(<public name>+<guardrail>[+<guardrail>]) with the same
+        litellm_params plus C(guardrails) (a model group's own guardrails run for every caller of it).
+    type: list
 """
 
 PROVIDER = "hosted_vllm"
@@ -76,9 +86,18 @@ def _model_entry(model, tier, inference_url, timeout):
     }
 
 
+def _guarded_entry(entry, names):
+    """The same model group under its guarded name, running `names` before every call (LiteLLM 1.108
+    proxy/utils.py check_and_merge_model_level_guardrails merges litellm_params.guardrails before pre_call)."""
+    variant = copy.deepcopy(entry)
+    variant["model_name"] = tenant_guardrails.guarded_name(entry["model_name"], names)
+    variant["litellm_params"]["guardrails"] = list(names)
+    return variant
+
+
 def litellm_config(models, inference_url, budget_fail_closed=False, redis=None, guardrails=None, timeout=600,
                    num_retries=2, metrics_require_auth=False, allow_requests_on_db_unavailable=False,
-                   master_key_env="LITELLM_MASTER_KEY", database_url_env="DATABASE_URL"):
+                   master_key_env="LITELLM_MASTER_KEY", database_url_env="DATABASE_URL", tenants=None):
     """LiteLLM config dict. Budgets fail open (spend that cannot be verified against Redis/Postgres is let
     through) unless budget_fail_closed, which answers 503 instead of risking overspend."""
     if not inference_url or not str(inference_url).startswith(("http://", "https://")):
@@ -90,6 +109,10 @@ def litellm_config(models, inference_url, budget_fail_closed=False, redis=None, 
     for model in models:
         for tier in model.get("tiers") or []:
             model_list.append(_model_entry(model, tier, str(inference_url), timeout))
+    # Guarded variants only for off-by-default guardrails a tenant opts into: none, and the list is as before.
+    plain = list(model_list)
+    for guard in tenant_guardrails.guard_sets(tenants, guardrails):
+        model_list.extend(_guarded_entry(entry, guard) for entry in plain)
     names = [entry["model_name"] for entry in model_list]
     if len(set(names)) != len(names):
         raise ValueError(f"gateway model names must be unique; got {names}")

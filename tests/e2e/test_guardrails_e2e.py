@@ -28,6 +28,8 @@ import pytest
 import yaml
 
 from ansible_collections.llmaas.platform.plugins.filter.guardrails import litellm_guardrails
+from ansible_collections.llmaas.platform.plugins.plugin_utils.tenant_guardrails import tenant_models
+from render.conftest import ROOT, Tree, render
 
 pytestmark = pytest.mark.e2e
 
@@ -79,6 +81,20 @@ def _litellm_binary():
 
 def _start(tmp_path_factory, guardrails, extra_models=()):
     """The real proxy on a config with the given guardrails list, in front of the echo stub; yields its address."""
+    def build(stub_base, master_key):
+        upstream = {"model": "openai/stub", "api_base": stub_base, "api_key": "unused"}
+        return {"config.yaml": yaml.safe_dump({
+            "model_list": [{"model_name": "stub-chat", "litellm_params": dict(upstream)}]
+            + [{"model_name": name, "litellm_params": dict(upstream, **params)} for name, params in extra_models],
+            "guardrails": guardrails,
+            "general_settings": {"master_key": master_key},
+        })}
+    yield from _serve(tmp_path_factory, build)
+
+
+def _serve(tmp_path_factory, build):
+    """The real proxy on the files build(stub_base, master_key) returns ({name: text}, config.yaml among them), in
+    front of the echo stub; the master key is also in LITELLM_MASTER_KEY. Yields its address."""
     binary = _litellm_binary()
     if not binary:
         pytest.skip("the litellm proxy (litellm[proxy]) is not installed")
@@ -86,18 +102,11 @@ def _start(tmp_path_factory, guardrails, extra_models=()):
     threading.Thread(target=stub.serve_forever, daemon=True).start()
 
     master_key = "sk-" + secrets.token_hex(16)  # throwaway, generated per run, never stored
-    upstream = {"model": "openai/stub", "api_base": f"http://127.0.0.1:{stub.server_address[1]}/v1",
-                "api_key": "unused"}
-    config = {
-        "model_list": [{"model_name": "stub-chat", "litellm_params": dict(upstream)}]
-        + [{"model_name": name, "litellm_params": dict(upstream, **params)} for name, params in extra_models],
-        "guardrails": guardrails,
-        "general_settings": {"master_key": master_key},
-    }
     workdir = tmp_path_factory.mktemp("litellm")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    for name, text in build(f"http://127.0.0.1:{stub.server_address[1]}/v1", master_key).items():
+        (workdir / name).write_text(text)
     port = _free_port()
-    env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR")
+    env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR", LITELLM_MASTER_KEY=master_key)
     env.pop("DATABASE_URL", None)
     log = open(workdir / "proxy.log", "w")  # noqa: SIM115 - outlives this block, closed in finally
     proc = subprocess.Popen([binary, "--config", str(workdir / "config.yaml"), "--host", "127.0.0.1",
@@ -220,3 +229,98 @@ def test_a_model_group_enforces_its_guardrail_for_every_caller(opt_in_proxy):
     status, _ = _chat(opt_in_proxy, "Write a Python function that adds two integers.", model="stub-chat-guarded")
     assert status == 200
     assert len(_EchoStub.calls) == before + 1, "only the clean prompt may reach the model"
+
+
+# --- a tenant's opt-in enforced through guarded model groups, on the config the gateway role renders -----------
+# gke_l4 (cost) with prompt-injection off by default and team-platform enforcing it: the role renders
+# `<name>+prompt-injection` groups and playbooks/tenants.yml gives the team and its keys only those.
+
+OPT_IN = ["prompt-injection"]
+
+
+@pytest.fixture(scope="module")
+def rendered_opt_in(tmp_path_factory):
+    """The litellm-config ConfigMap the role renders for the opt-in, as {file name: text}."""
+    out = tmp_path_factory.mktemp("render-opt-in")
+    tenants = yaml.safe_load((ROOT / "inventories/gke_l4/group_vars/all/platform.yml").read_text())["llmaas_tenants"]
+    tenants = [dict(tenants[0], guardrails=OPT_IN)] + tenants[1:]
+    proc = render("gke_l4", out, extra_vars={
+        "llmaas_tenants": tenants,
+        "llmaas_guardrails": {"prompt_injection": {"default_on": {"cost": False, "prod": True}}}})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return dict(Tree(out).one("ConfigMap", "litellm-config")["data"])
+
+
+@pytest.fixture(scope="module")
+def opt_in_names(rendered_opt_in):
+    config = yaml.safe_load(rendered_opt_in["config.yaml"])
+    plain = [e["model_name"] for e in config["model_list"] if "guardrails" not in e["litellm_params"]]
+    guarded = tenant_models(plain, OPT_IN)  # what tenants.yml gives the team and its keys
+    rendered = [e["model_name"] for e in config["model_list"] if "guardrails" in e["litellm_params"]]
+    assert sorted(guarded) == sorted(rendered), "the gateway renders the groups tenants.yml gives the tenant"
+    return plain, guarded
+
+
+@pytest.fixture(scope="module")
+def rendered_proxy(tmp_path_factory, rendered_opt_in):
+    def build(stub_base, master_key):
+        config = yaml.safe_load(rendered_opt_in["config.yaml"])
+        for entry in config["model_list"]:
+            entry["litellm_params"]["api_base"] = stub_base  # the only change: the stub instead of vLLM
+        # every file of the ConfigMap lands beside config.yaml, as the Deployment mounts it
+        return dict(rendered_opt_in, **{"config.yaml": yaml.safe_dump(config)})
+    yield from _serve(tmp_path_factory, build)
+
+
+def test_the_guarded_group_runs_the_tenants_guardrail(rendered_proxy, opt_in_names):
+    plain, guarded = opt_in_names
+    chat, guarded_chat = plain[0], guarded[0]
+    assert (chat, guarded_chat) == ("qwen-coder-chat", "qwen-coder-chat+prompt-injection")
+    before = len(_EchoStub.calls)
+    status, body = _chat(rendered_proxy, ATTACK, model=guarded_chat)
+    assert status == 400, f"the guarded group did not run prompt-injection: {status} {body}"
+    assert "prompt" in json.dumps(body), body
+    assert len(_EchoStub.calls) == before, "a blocked prompt reached the model"
+    status, body = _chat(rendered_proxy, "Write a Python function that adds two integers.", model=guarded_chat)
+    assert status == 200, body
+    assert len(_EchoStub.calls) == before + 1
+    # the unguarded group of the same model does not run it (prompt-injection is off by default here)
+    status, body = _chat(rendered_proxy, ATTACK, model=chat)
+    assert status == 200, body
+    assert len(_EchoStub.calls) == before + 2
+
+
+def test_a_key_or_team_given_the_guarded_groups_cannot_call_the_unguarded_one(rendered_opt_in, opt_in_names):
+    """No database here, so no key API: LiteLLM's own model-access checks, called as the proxy's auth does
+    (litellm 1.108 proxy/auth/auth_checks.py can_key_call_model and can_team_access_model, both deciding through
+    _can_object_call_model), on a key and a team whose `models` are what tenants.yml gives an opted-in tenant."""
+    import asyncio
+
+    from litellm import Router
+    from litellm.proxy._types import LiteLLM_TeamTable, ProxyException, UserAPIKeyAuth
+    from litellm.proxy.auth.auth_checks import can_key_call_model, can_team_access_model
+
+    plain, guarded = opt_in_names
+    model_list = yaml.safe_load(rendered_opt_in["config.yaml"])["model_list"]
+    router = Router(model_list=model_list)
+    key = UserAPIKeyAuth(api_key="sk-test-not-a-key", team_id="team-platform", models=guarded)
+    team = LiteLLM_TeamTable(team_id="team-platform", models=guarded)
+
+    def key_check(model):
+        return asyncio.run(can_key_call_model(model=model, llm_model_list=model_list, valid_token=key,
+                                              llm_router=router))
+
+    def team_check(model):
+        return asyncio.run(can_team_access_model(model=model, team_object=team, llm_router=router))
+
+    for check in (key_check, team_check):
+        for name in guarded:
+            assert check(name) is True
+        for name in plain:
+            with pytest.raises(ProxyException) as refused:
+                check(name)
+            assert str(refused.value.code) == "403", refused.value
+    # the check is not a no-op: a key given the plain groups may call them
+    plain_key = UserAPIKeyAuth(api_key="sk-test-not-a-key", team_id="team-platform", models=plain)
+    assert asyncio.run(can_key_call_model(model=plain[0], llm_model_list=model_list, valid_token=plain_key,
+                                          llm_router=router)) is True

@@ -205,3 +205,46 @@ def test_check_and_diff_modes_write_nothing_and_never_show_a_key(emulator, tmp_p
             assert value not in proc.stdout and value not in proc.stderr
         assert "sk-" not in proc.stdout
     converged(emulator, out, ["platform-ci", "platform-ide-alice"])
+
+
+def test_a_tenant_enforcing_a_guardrail_gets_only_the_guarded_groups(emulator, tmp_path):
+    """gke_l4 (cost): PII masking is off by default; team-platform enforces it. Its team and keys are given only
+    the guarded groups the gateway renders (`<name>+pii-masking`), and each Continue config names those."""
+    tenants = yaml.safe_load((ROOT / "inventories/gke_l4/group_vars/all/platform.yml").read_text())["llmaas_tenants"]
+    assert tenants[0]["team_id"] == "team-platform" and "models" not in tenants[0]
+    tenants[0]["guardrails"] = ["pii-masking"]
+    opted = tmp_path / "opted.yml"
+    opted.write_text(yaml.safe_dump({"llmaas_tenants": tenants}))
+    out = tmp_path / "out"
+    proc = run("gke_l4", out, emulator.url, extra=["-e", "@%s" % opted])
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    guarded = [f"{name}+pii-masking" for name in MODELS]
+    assert emulator.teams["team-platform"]["models"] == guarded
+    keys = {row["key_alias"]: row for row in emulator.keys.values()}
+    assert sorted(keys) == ["platform-ci", "platform-ide-alice"]
+    for alias, row in keys.items():
+        assert sorted(row["models"]) == sorted(guarded), (alias, row["models"])
+        config = yaml.safe_load((out / alias / "continue.yaml").read_text())
+        assert sorted(m["model"] for m in config["models"]) == sorted(guarded)
+    again = run("gke_l4", out, emulator.url, extra=["-e", "@%s" % opted])
+    assert again.returncode == 0 and recap(again.stdout)["changed"] == 0, again.stdout[-3000:]
+
+
+@pytest.mark.parametrize("guardrails, fragment", [
+    (["pii-mask"], "'pii-mask' is no guardrail of the gateway; allowed: true or a list of guardrails that are off "
+                   "by default: pii-masking"),
+    (["prompt-injection"], "'prompt-injection' is on by default for every tenant (nothing to enforce)"),
+    (False, "got false; allowed: true or a list of guardrails that are off by default: pii-masking. Taking a "
+            "tenant out of the default-on guardrails needs LiteLLM Enterprise"),
+], ids=["unknown", "default-on", "opt-out"])
+def test_a_guardrail_opt_in_the_gateway_cannot_honour_is_refused_before_any_call(emulator, tmp_path, guardrails,
+                                                                                 fragment):
+    tenants = yaml.safe_load((ROOT / "inventories/gke_l4/group_vars/all/platform.yml").read_text())["llmaas_tenants"]
+    tenants[0]["guardrails"] = guardrails
+    bad = tmp_path / "bad.yml"
+    bad.write_text(yaml.safe_dump({"llmaas_tenants": tenants}))
+    proc = run("gke_l4", tmp_path / "out", emulator.url, extra=["-e", "@%s" % bad])
+    assert proc.returncode != 0
+    assert "llmaas_tenants['team-platform'].guardrails: got " in proc.stdout
+    assert fragment in proc.stdout, proc.stdout[-3000:]
+    assert not emulator.request_log

@@ -1,11 +1,12 @@
 """The guardrails layer: Presidio per the contract, reachable only from LiteLLM; the filter's guardrail list."""
 
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.llmaas.platform.plugins.filter.guardrails import litellm_guardrails
 
-from .conftest import INVENTORIES, assert_refused, render
+from .conftest import INVENTORIES, Tree, assert_refused, render
 from .security_helpers import load_inventory, restricted_violations
 
 NS = {"guardrails": "llm-guardrails"}
@@ -109,3 +110,68 @@ def test_a_tenant_opt_out_is_refused_on_the_open_source_proxy(tmp_path):
     proc = render("vast", tmp_path / "tree", extra_vars={"llmaas_tenants": tenants})
     assert_refused(proc, tmp_path / "tree", [f"llmaas_tenants['{tenants[0]['team_id']}'].guardrails: got false",
                                              "LiteLLM Enterprise"])
+
+
+# --- per-tenant guardrails through guarded model groups (open source: model-group guardrails + key `models`) -----
+
+def _model_list(render_dir):
+    return yaml.safe_load(Tree(render_dir).one("ConfigMap", "litellm-config")["data"]["config.yaml"])["model_list"]
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_no_opt_in_renders_no_guarded_variant(rendered, inventory):
+    config = yaml.safe_load(rendered[inventory].one("ConfigMap", "litellm-config")["data"]["config.yaml"])
+    assert config["model_list"], "no model list rendered"
+    assert [e for e in config["model_list"] if "+" in e["model_name"] or "guardrails" in e["litellm_params"]] == []
+
+
+def test_tenant_opt_ins_render_one_guarded_variant_per_set(tmp_path):
+    """cost profile with prompt-injection off by default too: two tenants, two distinct sets, one variant per
+    model-tier entry and set; same litellm_params plus the set's guardrails, same model_info."""
+    tenants = [
+        {"team_id": "team-a", "guardrails": ["pii-masking"]},
+        {"team_id": "team-b", "guardrails": ["prompt-injection", "pii-masking"]},
+        {"team_id": "team-c", "guardrails": ["pii-masking", "prompt-injection"]},  # the same set as team-b
+        {"team_id": "team-d"},
+    ]
+    extra = {"llmaas_tenants": tenants,
+             "llmaas_guardrails": {"prompt_injection": {"default_on": {"cost": False, "prod": True}}}}
+    runs = []
+    for run in ("one", "two"):
+        proc = render("gke_l4", tmp_path / run, extra_vars=extra)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        runs.append((tmp_path / run / "gateway" / "configmap-litellm-config.yaml").read_bytes())
+    assert runs[0] == runs[1], "the config must render byte for byte the same"
+    entries = _model_list(tmp_path / "one")
+    plain = [e for e in entries if "+" not in e["model_name"]]
+    assert [e["model_name"] for e in plain] == ["qwen-coder-chat", "qwen-coder-fim", "qwen-coder-agent"]
+    by_name = {e["model_name"]: e for e in entries}
+    expected = {}
+    for suffix, guards in (("+pii-masking", ["pii-masking"]),
+                           ("+pii-masking+prompt-injection", ["pii-masking", "prompt-injection"])):
+        for entry in plain:
+            expected[entry["model_name"] + suffix] = (entry, guards)
+    assert sorted(by_name) == sorted([e["model_name"] for e in plain] + list(expected))
+    for name, (entry, guards) in expected.items():
+        variant = by_name[name]
+        assert variant["litellm_params"] == dict(entry["litellm_params"], guardrails=guards)
+        assert variant["model_info"] == entry["model_info"]
+    assert all("guardrails" not in e["litellm_params"] for e in plain)
+
+
+@pytest.mark.parametrize("inventory,guardrails,fragments", [
+    ("gke_l4", ["pii-mask"], ["'pii-mask' is no guardrail of the gateway",
+                              "allowed: true or a list of guardrails that are off by default: pii-masking"]),
+    ("gke_l4", ["prompt-injection"], ["'prompt-injection' is on by default for every tenant (nothing to enforce)",
+                                      "allowed: true or a list of guardrails that are off by default: pii-masking"]),
+    ("gke_l4", "pii-masking", ["got 'pii-masking'; allowed: true or a list of guardrails"]),
+    # prod: both guardrails are on by default, nothing is left to enforce per tenant
+    ("vast", ["pii-masking"], ["'pii-masking' is on by default for every tenant",
+                               "allowed: true only (no guardrail of this gateway is off by default)"]),
+], ids=["unknown", "default-on", "not-a-list", "prod-all-on"])
+def test_a_guardrail_opt_in_the_gateway_cannot_honour_is_refused(tmp_path, inventory, guardrails, fragments):
+    tenants = load_inventory(inventory)["llmaas_tenants"]
+    tenants = [dict(tenants[0], guardrails=guardrails)] + tenants[1:]
+    proc = render(inventory, tmp_path / "tree", extra_vars={"llmaas_tenants": tenants})
+    where = f"llmaas_tenants['{tenants[0]['team_id']}'].guardrails: got "
+    assert_refused(proc, tmp_path / "tree", [where] + fragments)

@@ -54,6 +54,73 @@ def _get(values, dotted):
     return values
 
 
+_MISSING = object()
+_UNSET = (None, False, "", [], {})
+
+
+def _lookup(values, dotted):
+    """The value at a dotted path, or _MISSING when the path is not set (an explicit null is a value)."""
+    for part in dotted.split("."):
+        if not isinstance(values, dict) or part not in values:
+            return _MISSING
+        values = values[part]
+    return values
+
+
+def _helm_merge(default, override):
+    """Helm's coalescing of user values over chart defaults: maps merge key by key, null deletes a key."""
+    if not isinstance(override, dict):
+        return copy.deepcopy(override)
+    merged = copy.deepcopy(default) if isinstance(default, dict) else {}
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = _helm_merge(merged.get(key), value)
+    return merged
+
+
+def _set_field(template, field, value):
+    """Set spec.KEY or (init)containers.NAME.KEY of a cited template; an empty value renders nothing."""
+    head, _, rest = field.partition(".")
+    if head == "spec":
+        targets, key = [template["spec"]], rest
+    else:
+        name, key = rest.rsplit(".", 1)
+        targets = [c for c in template["spec"].get(head, []) if c["name"] == name]
+    for target in targets:
+        if value in (None, {}, []):
+            target.pop(key, None)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def _render(component, values):
+    """The cited pod template with our Helm values applied: chart defaults (`defaults`) merged with ours, written to
+    the fields `values` names; containers whose switch is off removed."""
+    template = copy.deepcopy(component["template"])
+    for container, switch in (component.get("optional_containers") or {}).items():
+        if isinstance(switch, str):
+            switch = {"value": switch, "default": False}
+        value = _lookup(values, switch["value"])
+        if not (switch["default"] if value is _MISSING else value):
+            for key in ("containers", "initContainers"):
+                template["spec"][key] = [c for c in template["spec"].get(key, []) if c["name"] != container]
+    for value_path, fields in component["values"].items():
+        ours = _lookup(values, value_path)
+        default = (component.get("defaults") or {}).get(value_path)
+        if ours is None:
+            effective = None
+        else:
+            effective = default if ours is _MISSING else _helm_merge(default, ours)
+        switch_key = (component.get("switch_keys") or {}).get(value_path)
+        if switch_key and isinstance(effective, dict):
+            effective = {k: v for k, v in effective.items() if k != switch_key} if effective.get(switch_key) else None
+        for field in [fields] if isinstance(fields, str) else fields:
+            _set_field(template, field, effective)
+    return template
+
+
 def _levels(tree):
     """{namespace: (enforced level, exception note)}; a namespace nobody labels enforces nothing (privileged)."""
     return {ns["metadata"]["name"]: (ns["metadata"].get("labels", {}).get("pod-security.kubernetes.io/enforce",
@@ -88,6 +155,17 @@ def chart_pods(tree):
         values = kps["spec"]["source"]["helm"].get("valuesObject") or {}
         ns = _get(values, node["namespace_value"]) or kps["spec"]["destination"]["namespace"]
         pods.append((f"node-exporter/{ns}", ns, node["template"], None))
+        for component in CITED:
+            if component["made_for"] != "kube-prometheus-stack" or "values" not in component:
+                continue
+            # a value the entry does not model would change the pod: look it up again before setting it
+            unmodelled = {p: _lookup(values, p) for p in component.get("unmodelled_values", [])}
+            unmodelled = {p: v for p, v in unmodelled.items() if v is not _MISSING and v not in _UNSET}
+            assert not unmodelled, (component["name"], unmodelled, "set by our values, not modelled: cite it again")
+            if any(_lookup(values, p) in (False, None, "", 0) for p in component.get("enabled_values", [])):
+                continue
+            ns = _get(values, component["namespace_value"]) or kps["spec"]["destination"]["namespace"]
+            pods.append((f"{component['name']}/{ns}", ns, _render(component, values), None))
 
     cnpg = _cited("cnpg-instance")
     for cluster in tree.objects(kind="Cluster"):
@@ -107,25 +185,9 @@ def chart_pods(tree):
 
     app = _app(tree, "opencost")
     if app:
-        oc = _cited("opencost")
         values = app["spec"]["source"]["helm"].get("valuesObject") or {}
-        template = copy.deepcopy(oc["template"])
-        containers = {c["name"]: c for c in template["spec"]["containers"]}
-        for container, switch in oc["optional_containers"].items():
-            if not _get(values, switch):
-                template["spec"]["containers"].remove(containers.pop(container))
-        for value_path, field in oc["values"].items():
-            value = _get(values, value_path)
-            if not value:
-                continue
-            if field == "spec.securityContext":
-                template["spec"]["securityContext"] = value
-            else:
-                _, container, key = field.split(".")
-                if container in containers:
-                    containers[container][key] = value
         pods.append((f"opencost/{app['spec']['destination']['namespace']}",
-                     app["spec"]["destination"]["namespace"], template, None))
+                     app["spec"]["destination"]["namespace"], _render(_cited("opencost"), values), None))
     return pods
 
 
@@ -135,6 +197,10 @@ def test_chart_made_pods_are_admitted_where_they_land(rendered, psa, inventory):
     levels = _levels(tree)
     pods = chart_pods(tree)
     assert pods, "no chart-made pod found in the tree"
+    if _app(tree, "kube-prometheus-stack"):
+        made = {name.split("/")[0] for name, _, _, _ in pods}
+        assert made >= {"grafana", "kube-state-metrics", "prometheus-operator", "prometheus-operator-admission-jobs",
+                        "prometheus", "alertmanager"}, made
     results = psa([{"name": name, "level": levels.get(ns, ("privileged", None))[0], "template": template,
                     "patch": patch} for name, ns, template, patch in pods])
     refused = {name: r["reasons"] for name, r in results.items() if not r["allowed"]}
@@ -167,6 +233,24 @@ def test_the_check_refuses_what_the_charts_ship_unchanged(psa):
     assert not results["proxy"]["allowed"]
     assert any("seccompProfile" in r for r in results["proxy"]["reasons"]), results["proxy"]["reasons"]
     assert not results["opencost"]["allowed"]
+
+
+def test_our_values_reach_the_evaluated_kube_prometheus_stack_pods(psa):
+    """The chart defaults alone are admitted at restricted, and a value of ours reaches the pod that is evaluated:
+    without the container seccompProfile Grafana is refused (its pod securityContext sets none)."""
+    kps = [c for c in CITED if c["made_for"] == "kube-prometheus-stack" and "values" in c]
+    assert {c["name"] for c in kps} >= {"grafana", "kube-state-metrics", "prometheus-operator", "prometheus",
+                                         "alertmanager"}
+    defaults = psa([{"name": c["name"], "level": "restricted", "template": _render(c, {})} for c in kps])
+    assert {n: r["reasons"] for n, r in defaults.items() if not r["allowed"]} == {}
+    weakened = {"grafana": {"containerSecurityContext": {"seccompProfile": None}}}
+    result = psa([{"name": "grafana", "level": "restricted", "template": _render(_cited("grafana"), weakened)}])
+    assert not result["grafana"]["allowed"]
+    assert any("seccompProfile" in r for r in result["grafana"]["reasons"]), result["grafana"]["reasons"]
+    # the pod securityContext of kube-state-metrics renders only while its `enabled` key holds
+    ksm = _render(_cited("kube-state-metrics"), {"kube-state-metrics": {"securityContext": {"enabled": False}}})
+    assert "securityContext" not in ksm["spec"]
+    assert "enabled" not in _render(_cited("kube-state-metrics"), {})["spec"]["securityContext"]
 
 
 def test_cited_data_follows_the_pins():

@@ -21,7 +21,12 @@ except ImportError:  # pragma: no cover - older cores trust every string
 
 
 from ansible_collections.llmaas.platform.plugins.action.contract import check_inventory
-from ansible_collections.llmaas.platform.plugins.plugin_utils.contract import LAYER_BY_NAME, role_spec
+from ansible_collections.llmaas.platform.plugins.plugin_utils.contract import (
+    LAYER_BY_NAME,
+    ContractError,
+    role_spec,
+    shared_value,
+)
 from ansible_collections.llmaas.platform.plugins.plugin_utils.manifests import (
     HEADER_PREFIX,
     apply_order,
@@ -64,7 +69,7 @@ class ActionModule(ActionBase):
                 # a layer role used without preflight: check what this layer reads, then render with the contract
                 task_vars = dict(task_vars, llmaas_contract=check_inventory(self, task_vars, [args["name"]]))
             else:  # a layer of your own outside the stack's registry: only what delivery needs
-                task_vars = dict(task_vars, llmaas_contract=_delivery_only(task_vars))
+                task_vars = dict(task_vars, llmaas_contract=_delivery_only(self._templar, task_vars))
         self._defaults_from_inventory(args, task_vars)
 
         objects = []
@@ -107,9 +112,9 @@ class ActionModule(ActionBase):
             "render_dir": contract["render_dir"],
             "argocd_namespace": contract["argocd"]["namespace"],
             "argocd_project": contract["argocd"]["project"],
-            "apply_components": task_vars.get("llmaas_apply_components", True),
-            "kubeconfig": task_vars.get("llmaas_kubeconfig"),
-            "context": task_vars.get("llmaas_kube_context"),
+            "apply_components": contract["apply_components"],
+            "kubeconfig": contract["kubeconfig"],
+            "context": contract["kube_context"],
         }
         for key, value in fallbacks.items():
             if args.get(key) is None:
@@ -286,14 +291,25 @@ class ActionModule(ActionBase):
         return res
 
 
-def _delivery_only(task_vars):
-    """Delivery settings for a layer outside the registry, with the defaults of the preflight spec (one place)."""
+def _delivery_only(templar, task_vars):
+    """Delivery settings for a layer outside the registry, each read as the contract reads it (defaults of the
+    preflight spec, text given with -e typed: -e llmaas_apply_components=false is false)."""
     spec = role_spec("preflight", "inventory")
+
+    def value(name):
+        try:
+            return shared_value(name, templar.template(task_vars.get(name)))
+        except ContractError as err:
+            raise AnsibleActionFail("; ".join(err.errors)) from None
+
     gitops = task_vars.get("llmaas_gitops") or {}
     namespaces = task_vars.get("llmaas_namespaces") or {}
     return {
-        "delivery": task_vars.get("llmaas_delivery", spec["llmaas_delivery"]["default"]),
-        "render_dir": task_vars.get("llmaas_render_dir"),
+        "delivery": value("llmaas_delivery"),
+        "render_dir": value("llmaas_render_dir"),
+        "apply_components": value("llmaas_apply_components"),
+        "kubeconfig": value("llmaas_kubeconfig"),
+        "kube_context": value("llmaas_kube_context"),
         "argocd": {
             "namespace": namespaces.get("argocd", spec["llmaas_namespaces"]["options"]["argocd"]["default"]),
             "project": gitops.get("project", spec["llmaas_gitops"]["options"]["project"]["default"]),

@@ -46,10 +46,18 @@ LAYER_BY_NAME = {layer["name"]: layer for layer in LAYERS}
 # facts the stack publishes, per-playbook switches.
 PINNED = ("llmaas_images", "llmaas_charts", "llmaas_host_packages", "llmaas_kubernetes_version")
 OTHER_NAMES = PINNED + (
-    "llmaas_contract", "llmaas_layers", "llmaas_teardown", "llmaas_teardown_delete_volumes",
-    "llmaas_teardown_volume_kinds", "llmaas_teardown_wait_timeout", "llmaas_cost_report_file",
-    "llmaas_cost_estimate",
+    "llmaas_contract", "llmaas_layers", "llmaas_teardown", "llmaas_cost_report_file", "llmaas_cost_estimate",
 )
+# playbooks/teardown.yml's switches (argument-spec form): typed here like the inventory's, so
+# `-e llmaas_teardown_delete_volumes=false` is false; teardown reads them from llmaas_contract.teardown.
+TEARDOWN = {
+    "llmaas_teardown_delete_volumes": {"type": "bool", "default": False},
+    "llmaas_teardown_volume_kinds": {"type": "list", "elements": "str",
+                                     "default": ["PersistentVolumeClaim", "Cluster"]},
+    "llmaas_teardown_wait_timeout": {"type": "int", "default": 300},
+    # seconds for the first call to the cluster: an endpoint that accepts and never answers must not hang teardown
+    "llmaas_teardown_connect_timeout": {"type": "int", "default": 30},
+}
 
 # Variables that once re-defined a shared value: refused with the one to set instead, never silently ignored.
 RETIRED = {
@@ -117,7 +125,8 @@ def role_defaults(role):
 
 def shared_names():
     """Every llmaas_* name an inventory may set (the preflight spec) plus the names the stack sets itself."""
-    return sorted(n for n in role_spec("preflight", "inventory") if n.startswith("llmaas_")) + sorted(OTHER_NAMES)
+    return sorted(n for n in role_spec("preflight", "inventory") if n.startswith("llmaas_")) + sorted(
+        OTHER_NAMES + tuple(TEARDOWN))
 
 
 # --- one strict walk over a value and its spec -------------------------------------------------------------
@@ -181,8 +190,9 @@ def _from_string(kind, value):
 def normalise(value, spec, where, errors, text_ok=False):
     """Check value against one option spec; return it with defaults filled (None when absent and optional).
 
-    text_ok: a top-level string may stand for an int, float or bool (role variables passed with -e name=value);
-    shared llmaas_* values are read raw by templates and filters, so there a quoted number is refused.
+    text_ok: a top-level string may stand for an int, float or bool (a variable passed with -e name=value is
+    text); the value returned is the typed one, so readers take it from the contract, never the raw variable.
+    Values inside a list or mapping are never converted: a quoted number there is refused.
     """
     kind = spec.get("type", "str")
     if value is None:
@@ -255,6 +265,16 @@ def unknown_names(names):
     return errors
 
 
+def shared_value(name, value):
+    """One shared llmaas_* value as the contract has it (default filled, text given with -e typed), or
+    ContractError: for readers that run without the whole contract (a layer outside the registry)."""
+    errors = []
+    out = normalise(value, role_spec("preflight", "inventory")[name], name, errors, text_ok=True)
+    if errors:
+        raise ContractError(errors)
+    return out
+
+
 def check_shared(shared, inventory_names=(), extra_names=(), retired_given=()):
     """The shared llmaas_* values checked and normalised (raises ContractError with every refusal)."""
     errors = []
@@ -266,7 +286,12 @@ def check_shared(shared, inventory_names=(), extra_names=(), retired_given=()):
         if given is None and option.get("required"):
             errors.append(f"{name} is required ({_TYPE_WORDS.get(option.get('type', 'str'), 'a string')})")
             continue
-        values[name] = normalise(given, option, name, errors)
+        # top level: `-e llmaas_apply_components=false` is the text 'false'; the contract carries the boolean
+        values[name] = normalise(given, option, name, errors, text_ok=True)
+    for name, option in TEARDOWN.items():
+        values[name] = normalise(shared.get(name), option, name, errors, text_ok=True)
+        if option["type"] == "int" and isinstance(values[name], int) and values[name] < 1:
+            errors.append(f"{name}: got {values[name]}; allowed: seconds >= 1")
     errors += unknown_names(list(shared))
     for name in sorted(set(retired_given or ()) & set(RETIRED)):
         errors.append(f"{name}: no longer read; {RETIRED[name]}")
@@ -369,6 +394,9 @@ def _derive(values, serving_vars, layers):
         "layers": layers,
         "features": features,
         "delivery": values["llmaas_delivery"],
+        "apply_components": values["llmaas_apply_components"],
+        "kubeconfig": values["llmaas_kubeconfig"],
+        "kube_context": values["llmaas_kube_context"],
         "cluster_name": values["llmaas_cluster_name"],
         "render_dir": os.path.abspath(os.path.expanduser(str(values["llmaas_render_dir"]))),
         "namespaces": namespaces,
@@ -379,6 +407,7 @@ def _derive(values, serving_vars, layers):
         "serving": {"mode": mode, "port": port, "scale_to_zero": scale_to_zero, "namespace": namespaces["serving"]},
         "models": models,
         "labels": {"app.kubernetes.io/part-of": "llmaas"},
+        "teardown": {name[len("llmaas_teardown_"):]: values[name] for name in TEARDOWN},
     }
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.llmaas.platform.plugins.plugin_utils import contract
+
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = ROOT / "playbooks" / "awx_configure.yml"
 AWX_VARS = ROOT / "playbooks" / "vars" / "awx.yml"
@@ -103,8 +105,8 @@ def test_survey_variables_are_read_by_the_playbooks_or_roles(plan):
                 expr = template["extra_vars"]["llmaas_features"][flag]
                 assert expr == "{{ %s == 'yes' }}" % var, expr
                 assert question["choices"] == ["yes", "no"] and question["default"] in ("yes", "no")
-            elif var.startswith("llmaas_") and var in PREFLIGHT_OPTIONS:
-                pass
+            elif var.startswith("llmaas_") and (var in PREFLIGHT_OPTIONS or var in contract.TEARDOWN):
+                pass  # the contract reads these (teardown's switches are typed there: plugin_utils/contract.py)
             else:
                 assert var in options or var in play_vars, (
                     f"{template['name']}: survey variable {var} is neither a role option (meta/argument_specs.yml) "

@@ -7,17 +7,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleActionFail, AnsibleError
-from ansible.plugins.action import ActionBase
-
-try:  # ansible-core >= 2.19 only templates strings explicitly marked as trusted templates
-    from ansible.template import trust_as_template
-except ImportError:  # pragma: no cover - older cores trust every string
-
-    def trust_as_template(value):
-        return value
-
 
 from ansible_collections.llmaas.platform.plugins.plugin_utils import contract as platform
+from ansible_collections.llmaas.platform.plugins.plugin_utils.action import LocalAction, trusted
 from ansible_collections.llmaas.platform.plugins.plugin_utils.manifests import HEADER_PREFIX
 
 ARGUMENT_SPEC = {
@@ -26,25 +18,11 @@ ARGUMENT_SPEC = {
 }
 
 
-def _trusted(value):
-    """Role defaults read from disk are the collection's own templates: mark their strings as such."""
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return {k: _trusted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_trusted(v) for v in value]
-    return value
-
-
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(LocalAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        task_vars, result, args = self.start(tmp, task_vars)
         found = check_inventory(self, task_vars, args["layers"])
         result["changed"] = False
         if args["layers"] is None:  # a check of some layers only does not stand for the whole contract
@@ -71,7 +49,7 @@ def check_inventory(action, task_vars, layers=None):
     for layer in platform.LAYERS:
         for name, value in platform.role_defaults(layer["role"]).items():
             if name not in available:
-                available[name] = _trusted(value)
+                available[name] = trusted(value)
     templar = action._templar.copy_with_new_env(available_variables=available)
 
     errors = []

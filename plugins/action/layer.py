@@ -10,17 +10,9 @@ import os
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.urls import open_url
-from ansible.plugins.action import ActionBase
-
-try:  # ansible-core >= 2.19 only templates strings explicitly marked as trusted templates
-    from ansible.template import trust_as_template
-except ImportError:  # pragma: no cover - older cores trust every string
-
-    def trust_as_template(value):
-        return value
-
 
 from ansible_collections.llmaas.platform.plugins.action.contract import check_inventory
+from ansible_collections.llmaas.platform.plugins.plugin_utils.action import LocalAction, trust_as_template
 from ansible_collections.llmaas.platform.plugins.plugin_utils.contract import (
     LAYER_BY_NAME,
     ContractError,
@@ -56,14 +48,11 @@ ARGUMENT_SPEC = {
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(LocalAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        task_vars, result, args = self.start(tmp, task_vars)
         if "llmaas_contract" not in task_vars:
             if args["name"] in LAYER_BY_NAME:
                 # a layer role used without preflight: check what this layer reads, then render with the contract

@@ -4,6 +4,8 @@
 
 Starts from the Deployment's current generation, follows every status change the API server sends (a watch, not
 polling, so no dip is missed between samples) until a newer generation is fully rolled out, or --timeout passes.
+Once it has read the starting point it writes <out>.started, so the caller changes the Deployment only after that
+(a change made earlier would become the starting point and the watcher would wait for one more).
 The report: {"generations": [from, to], "min_available": n, "events": count, "completed": bool}.
 """
 
@@ -36,6 +38,8 @@ def main(argv=None):
     report = {"generations": [since, since], "min_available": start.status.available_replicas or 0,
               "events": 0, "completed": False}
     deadline = time.monotonic() + args.timeout
+    with open(f"{args.out}.started", "w", encoding="utf-8") as started:
+        json.dump({"generation": since}, started)
     while not report["completed"] and time.monotonic() < deadline:
         stream = watch.Watch().stream(apps.list_namespaced_deployment, args.namespace,
                                       field_selector=f"metadata.name={args.name}",

@@ -210,14 +210,17 @@ def stack_present(entries, info_results):
 
 
 def unavailable_workloads(resources):
-    """Deployments and StatefulSets whose available replicas (as the real controllers report) fall short."""
+    """Deployments and StatefulSets whose available replicas (as the real controllers report) fall short, or whose
+    status is older than their spec (a status read before a scale or an update is no answer)."""
     out = []
     for obj in resources:
         want = obj["spec"].get("replicas", 1)
-        have = (obj.get("status") or {}).get("availableReplicas", 0)
-        if have != want:
+        status = obj.get("status") or {}
+        have = status.get("availableReplicas", 0)
+        seen = status.get("observedGeneration", 0)
+        if have != want or seen < obj["metadata"].get("generation", 0):
             out.append(f"{obj['kind']} {obj['metadata']['namespace']}/{obj['metadata']['name']}: "
-                       f"{have}/{want} available")
+                       f"{have}/{want} available (status of generation {seen})")
     return out
 
 

@@ -20,7 +20,7 @@ import re
 
 import yaml
 
-from ansible_collections.llmaas.platform.plugins.plugin_utils import gpu_capacity
+from ansible_collections.llmaas.platform.plugins.plugin_utils import gpu_capacity, tenant_guardrails
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the specs are large
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -780,6 +780,10 @@ def _gateway(v, r, c):
         errors.append(f"litellm_gateway_postgres_backup_schedule must have six cron fields, seconds first (got "
                       f"'{r['litellm_gateway_postgres_backup_schedule']}')")
     errors += _backup_rules(v, r)
+    # the tenants' opt-ins must name guardrails this gateway renders off by default (guarded model groups);
+    # `false` is already refused with the shared rules (_tenant_rules), so it is not reported twice
+    errors += tenant_guardrails.problems([t for t in v["llmaas_tenants"] if t.get("guardrails") is not False],
+                                         r["litellm_gateway_guardrails"])
     for key in ("litellm_gateway_resources", "litellm_gateway_redis_resources", "litellm_gateway_postgres_resources"):
         res = r.get(key) or {}
         if "requests" not in res or "limits" not in res:

@@ -175,3 +175,15 @@ def test_a_guardrail_opt_in_the_gateway_cannot_honour_is_refused(tmp_path, inven
     proc = render(inventory, tmp_path / "tree", extra_vars={"llmaas_tenants": tenants})
     where = f"llmaas_tenants['{tenants[0]['team_id']}'].guardrails: got "
     assert_refused(proc, tmp_path / "tree", [where] + fragments)
+
+
+def test_a_bad_opt_in_is_refused_in_the_contracts_one_pass(tmp_path):
+    """The opt-in check is one of the contract's rules: it is listed with the gateway's other refusals in one
+    message, not found by a later task after them."""
+    tenants = load_inventory("gke_l4")["llmaas_tenants"]
+    tenants = [dict(tenants[0], guardrails=["pii-mask"])] + tenants[1:]
+    proc = render("gke_l4", tmp_path / "tree", extra_vars={"llmaas_tenants": tenants, "litellm_gateway_timeout": 0})
+    assert_refused(proc, tmp_path / "tree", [
+        "the inventory was refused (2 problems, nothing was written)",
+        "litellm_gateway_timeout: got 0; allowed: >= 1",
+        f"llmaas_tenants['{tenants[0]['team_id']}'].guardrails: got ['pii-mask']; 'pii-mask' is no guardrail"])

@@ -61,9 +61,12 @@ def check_inventory(action, task_vars, layers=None):
     inventory_names, extra_names = _inventory_names(action, task_vars)
     retired = [n for n in platform.RETIRED if n in task_vars]
     try:  # the shared values first: role defaults are computed from them
-        platform.check_shared(shared, inventory_names, extra_names, retired)
+        values = platform.check_shared(shared, inventory_names, extra_names, retired)
     except platform.ContractError as err:
         raise AnsibleActionFail(_refusal(err.errors)) from None
+    # role defaults read the completed switches, as the layers do later (the fact llmaas_features published below)
+    available["llmaas_features"] = values["llmaas_features"]
+    templar = action._templar.copy_with_new_env(available_variables=available)
     role_vars = {}
     for layer in platform.LAYERS:
         role = layer["role"]

@@ -242,3 +242,24 @@ def test_a_gcs_target_uses_workload_identity(tmp_path):
 ])
 def test_an_unusable_backup_target_is_refused(tmp_path, inventory, extra, message):
     assert_refused(render(inventory, tmp_path, extra_vars=extra), tmp_path, [message])
+
+
+def test_switches_the_inventory_leaves_out_come_from_the_contract(tmp_path, rendered):
+    """An inventory that does not list llmaas_features.guardrails gets the contract's default (true) in the gateway's
+    guardrails too: its role defaults are computed from the completed switches, with no default of their own."""
+    import shutil
+
+    inventory = tmp_path / "inventory"
+    shutil.copytree(ROOT / "inventories" / "gke_l4", inventory)
+    platform = inventory / "group_vars" / "all" / "platform.yml"
+    text = platform.read_text()
+    assert "  guardrails: true\n" in text
+    platform.write_text(text.replace("  guardrails: true\n", "", 1))
+    proc = render(str(inventory), tmp_path / "tree")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    full = rendered["gke_l4"].path / "gateway"
+    names = sorted(p.name for p in full.iterdir())
+    assert sorted(p.name for p in (tmp_path / "tree" / "gateway").iterdir()) == names
+    for name in names:
+        assert (tmp_path / "tree" / "gateway" / name).read_bytes() == (full / name).read_bytes(), name
+    assert config(rendered["gke_l4"])["guardrails"], "the gke_l4 gateway runs guardrails"

@@ -74,7 +74,11 @@ $(COLLECTION_LINK):
 	  prometheus shellcheck lua5.1 >/dev/null; }
 	@mkdir -p .cache && touch $@
 
+# Byte-compile the collection's Python plugins: every ansible-playbook run (and each of its task workers) imports
+# them, and where PYTHONDONTWRITEBYTECODE is set (as on CI machines) Python would otherwise compile them each time.
+# Stale files are recompiled here; Python checks each cached file against its source anyway.
 setup: $(VENV)/.controller $(COLLECTION_LINK)
+	@$(BIN)/python -m compileall -q plugins >/dev/null
 
 setup-test: setup $(VENV)/.test $(MODEL_STAMP) .venv-checkov/.stamp .venv-nca/.stamp .cache/.system-tools
 

@@ -154,7 +154,7 @@ def _filter_checks(found, role_vars, shared, layers):
             "min_nodes", "max_nodes", "spot", "driver_version", "image_type", "disk_size_gb", "disk_type",
             "auto_upgrade", "service_account", "labels", "machine_type")}
         settings["name"] = g.get("gpu_node_pool_name")
-        attempt(lambda: gke_gpu_node_pool(shared["llmaas_gpu"], settings, shared["llmaas_cluster_name"],
+        attempt(lambda: gke_gpu_node_pool(found["gpu"], settings, shared["llmaas_cluster_name"],
                                           shared.get("llmaas_gcp")))
     if "guardrails" in checked and found["features"]["guardrails"]:
         def guardrails_on():

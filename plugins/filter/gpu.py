@@ -59,23 +59,28 @@ def _bool(value, name):
     raise AnsibleFilterError(f"{name} must be a boolean (true or false), got {value!r}")
 
 
+def _gpu_field(gpu, path):
+    """A field of llmaas_gpu as the contract completes it; the defaults live in the preflight spec only."""
+    value = gpu
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            raise AnsibleFilterError(f"llmaas_gpu.{path} is missing: pass llmaas_contract.gpu or llmaas_gpu | "
+                                     "llmaas.platform.shared_defaults('llmaas_gpu') (the spec's defaults filled)")
+        value = value[key]
+    return value
+
+
 def _time_slicing(gpu):
-    slicing = gpu.get("time_slicing") or {}
-    enabled = _bool(slicing.get("enabled", False), "llmaas_gpu.time_slicing.enabled")
-    clients = _int(slicing.get("clients_per_gpu", 2), "llmaas_gpu.time_slicing.clients_per_gpu", 1)
+    enabled = _bool(_gpu_field(gpu, "time_slicing.enabled"), "llmaas_gpu.time_slicing.enabled")
+    clients = _int(_gpu_field(gpu, "time_slicing.clients_per_gpu"), "llmaas_gpu.time_slicing.clients_per_gpu", 1)
     return enabled, clients
-
-
-def gpu_slots_per_gpu(gpu):
-    """Pods that can share one physical GPU: clients_per_gpu when time-slicing is on, else 1."""
-    enabled, clients = _time_slicing(gpu or {})
-    return clients if enabled else 1
 
 
 def gke_gpu_node_pool(gpu, pool, cluster_name, gcp):
     """The GKE GPU node pool as one dict.
 
-    gpu:          llmaas_gpu (stack, accelerator, gpus_per_node, node_selector, time_slicing)
+    gpu:          llmaas_gpu with the spec's defaults (llmaas_contract.gpu: stack, accelerator, gpus_per_node,
+                  node_selector, time_slicing)
     pool:         gpu_node role settings (name, machine_type, min_nodes, max_nodes, spot, driver_version,
                   disk_size_gb, disk_type, image_type, labels, service_account, oauth_scopes, auto_upgrade)
     cluster_name: llmaas_cluster_name
@@ -92,7 +97,7 @@ def gke_gpu_node_pool(gpu, pool, cluster_name, gcp):
             f"(<family>-<shape>-<vCPUs>); got {machine_type!r}"
         )
     accelerator = str(gpu.get("accelerator") or "")
-    count = _int(gpu.get("gpus_per_node", 1), "llmaas_gpu.gpus_per_node", 1)
+    count = _int(_gpu_field(gpu, "gpus_per_node"), "llmaas_gpu.gpus_per_node", 1)
     if accelerator == "nvidia-l4":
         family, rest = machine_type.partition("-")[::2]
         vcpus = rest.rsplit("-", 1)[-1]
@@ -353,15 +358,6 @@ def kubernetes_taints(pool):
     return [{"key": t["key"], "value": t["value"], "effect": _taint_effect_k8s(t["effect"])} for t in pool["taints"]]
 
 
-def kueue_gpu_quota(gpu, max_nodes):
-    """nvidia.com/gpu the ClusterQueue may admit: nodes x GPUs per node x clients per GPU when time-sliced."""
-    gpu = gpu or {}
-    _int(max_nodes, "gpu_node_max_nodes", 1)
-    _int(gpu.get("gpus_per_node", 1), "llmaas_gpu.gpus_per_node", 1)
-    _time_slicing(gpu)
-    return gpu_capacity.gpu_slots(gpu, max_nodes)
-
-
 def gpu_replica_caps(models, slots):
     """{model name: most replicas `slots` GPU slots hold for it} (the autoscalers' maximum unless set explicitly);
     slots is the contract's llmaas_contract.gpu.slots, the same figure as the Kueue quota."""
@@ -378,7 +374,5 @@ class FilterModule:
             "gke_node_pool_gcloud_args": gke_node_pool_gcloud_args,
             "container_node_pool_spec": container_node_pool_spec,
             "kubernetes_taints": kubernetes_taints,
-            "kueue_gpu_quota": kueue_gpu_quota,
-            "gpu_slots_per_gpu": gpu_slots_per_gpu,
             "gpu_replica_caps": gpu_replica_caps,
         }

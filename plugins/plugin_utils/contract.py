@@ -371,6 +371,7 @@ def _derive(values, serving_vars, layers):
     slicing = gpu.get("time_slicing") or normalise({}, role_spec("preflight", "inventory")["llmaas_gpu"]["options"]
                                                    ["time_slicing"], "llmaas_gpu.time_slicing", [])
     gpu = dict(gpu, time_slicing=slicing)
+    per_gpu = slicing["clients_per_gpu"] if slicing["enabled"] else 1
     mode = serving_vars["vllm_serving_mode"]
     port = serving_vars["vllm_serving_port"]
     keda = serving_vars.get("vllm_serving_keda") or {}
@@ -402,8 +403,8 @@ def _derive(values, serving_vars, layers):
         "namespaces": namespaces,
         "gitops": values["llmaas_gitops"],
         "argocd": {"namespace": namespaces["argocd"], "project": values["llmaas_gitops"]["project"]},
-        "gpu": dict(gpu, slots_per_node=gpu["gpus_per_node"] * (
-            slicing["clients_per_gpu"] if slicing["enabled"] else 1)),
+        # pods that share one GPU (clients_per_gpu when time-sliced): the one definition of a GPU slot
+        "gpu": dict(gpu, slots_per_gpu=per_gpu, slots_per_node=gpu["gpus_per_node"] * per_gpu),
         "serving": {"mode": mode, "port": port, "scale_to_zero": scale_to_zero, "namespace": namespaces["serving"]},
         "models": models,
         "labels": {"app.kubernetes.io/part-of": "llmaas"},

@@ -9,11 +9,9 @@ __metaclass__ = type
 
 
 def gpu_slots(gpu, max_nodes):
-    """nvidia.com/gpu the pool offers at its largest: nodes x GPUs per node x pods per GPU when time-sliced."""
-    gpu = gpu or {}
-    slicing = gpu.get("time_slicing") or {}
-    per_gpu = int(slicing.get("clients_per_gpu", 2)) if slicing.get("enabled") else 1
-    return int(max_nodes) * int(gpu.get("gpus_per_node", 1)) * per_gpu
+    """nvidia.com/gpu the pool offers at its largest: nodes x the contract's slots_per_node (GPUs per node x pods
+    per GPU when time-sliced)."""
+    return int(max_nodes) * int(gpu["slots_per_node"])
 
 
 def replica_caps(models, slots):

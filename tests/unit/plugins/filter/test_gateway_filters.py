@@ -26,13 +26,10 @@ def test_parameters_refuse_bad_input(replicas, service, word):
         agentgateway_parameters("g", "ns", replicas, service)
 
 
-GKE_L4 = {"gpus_per_node": 1, "time_slicing": {"enabled": False, "clients_per_gpu": 2}}
-VAST = {"gpus_per_node": 2, "time_slicing": {"enabled": True, "clients_per_gpu": 2}}
-
-
 def test_slots_and_caps():
-    assert gpu_capacity.gpu_slots(GKE_L4, 1) == 1
-    assert gpu_capacity.gpu_slots(VAST, 1) == 4
+    # the contract's gpu: slots_per_node = GPUs per node x pods per GPU (checked in test_contract.py)
+    assert gpu_capacity.gpu_slots({"slots_per_node": 1}, 1) == 1
+    assert gpu_capacity.gpu_slots({"slots_per_node": 4}, 3) == 12
     models = [{"name": "a", "gpus": 1, "replicas": 2}, {"name": "b", "gpus": 2, "replicas": 1}]
     # 8 slots: a may grow to 8 - 2 (b's base) = 6; b to (8 - 2) // 2 = 3
     assert gpu_capacity.replica_caps(models, 8) == {"a": 6, "b": 3}

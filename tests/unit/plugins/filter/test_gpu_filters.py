@@ -14,7 +14,6 @@ from ansible_collections.llmaas.platform.plugins.filter.gpu import (
     gke_node_pool_module_args,
     gke_node_pool_module_gaps,
     kubernetes_taints,
-    kueue_gpu_quota,
 )
 
 GCP = {"project": "example-project", "region": "us-central1", "zones": ["us-central1-a"]}
@@ -37,7 +36,7 @@ def pool(**changes):
 
 def test_filters_are_registered():
     assert {"gke_gpu_node_pool", "gke_cpu_node_pool", "gke_node_pool_module_args", "gke_node_pool_module_gaps",
-            "gke_node_pool_gcloud_args", "container_node_pool_spec", "kueue_gpu_quota"} <= set(FilterModule().filters())
+            "gke_node_pool_gcloud_args", "container_node_pool_spec"} <= set(FilterModule().filters())
 
 
 def test_default_l4_pool():
@@ -143,13 +142,13 @@ def test_platform_pool_has_no_gpu_and_no_taint():
         gke_cpu_node_pool({"machine_type": "e2-standard-4", "min_nodes": 4, "max_nodes": 3}, "c", GCP)
 
 
-@pytest.mark.parametrize("slicing, nodes, per_node, expected", [
-    ({"enabled": False, "clients_per_gpu": 2}, 1, 1, 1),
-    ({"enabled": True, "clients_per_gpu": 2}, 1, 2, 4),
-    ({"enabled": True, "clients_per_gpu": 3}, 2, 1, 6),
-])
-def test_kueue_quota_is_nodes_times_gpus_times_clients(slicing, nodes, per_node, expected):
-    assert kueue_gpu_quota(dict(GPU, gpus_per_node=per_node, time_slicing=slicing), nodes) == expected
+def test_the_pool_takes_llmaas_gpu_as_the_contract_completes_it():
+    """No default of its own for a llmaas_gpu field: a value without the spec's defaults is refused by name."""
+    partial = {k: v for k, v in GPU.items() if k != "gpus_per_node"}
+    with pytest.raises(AnsibleFilterError, match=r"llmaas_gpu.gpus_per_node is missing: pass llmaas_contract.gpu"):
+        gke_gpu_node_pool(partial, POOL, "llmaas-l4", GCP)
+    with pytest.raises(AnsibleFilterError, match=r"llmaas_gpu.time_slicing.clients_per_gpu is missing"):
+        gke_gpu_node_pool(dict(GPU, time_slicing={"enabled": True}), POOL, "llmaas-l4", GCP)
 
 
 def test_zonal_cluster_location_addresses_both_pools_by_zone():

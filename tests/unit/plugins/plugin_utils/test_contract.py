@@ -41,6 +41,21 @@ def test_time_slicing_default_is_one_definition():
                                             "clients_per_gpu": spec["clients_per_gpu"]["default"]}
 
 
+@pytest.mark.parametrize("slicing, nodes, per_node, expected", [
+    ({"enabled": False, "clients_per_gpu": 2}, 1, 1, 1),
+    ({"enabled": True, "clients_per_gpu": 2}, 1, 2, 4),
+    ({"enabled": True, "clients_per_gpu": 3}, 2, 1, 6),
+])
+def test_gpu_slots_are_nodes_times_gpus_times_clients(slicing, nodes, per_node, expected):
+    """The one figure the Kueue quota, the autoscalers' maxima and the capacity refusals read."""
+    gpu = dict(GKE["llmaas_gpu"], gpus_per_node=per_node, time_slicing=slicing)
+    shared = {k: v for k, v in dict(copy.deepcopy(GKE), llmaas_gpu=gpu).items() if k.startswith("llmaas_")}
+    found = contract.build(shared, role_vars={"gpu_node": {"gpu_node_max_nodes": nodes}}, layers=[])["gpu"]
+    assert found["slots"] == expected
+    assert found["slots_per_gpu"] == (slicing["clients_per_gpu"] if slicing["enabled"] else 1)
+    assert found["slots_per_node"] == per_node * found["slots_per_gpu"]
+
+
 def test_scale_to_zero_needs_keda_and_raw_mode():
     features = dict(GKE["llmaas_features"], scale_to_zero=True, keda=False)
     found = build(GKE, llmaas_features=features)

@@ -70,6 +70,9 @@ RETIRED = {
     "litellm_gateway_postgres_backup_enabled": "Postgres backups run when litellm_gateway_postgres_backup_destination "
                                                "names an object store (volume snapshots had no snapshot class on k3s "
                                                "and no WAL archive)",
+    "observability_gpu_metrics_sources": "the GPU monitor follows the exporter the gpu layer deploys "
+                                         "(llmaas_contract.gpu.metrics, from llmaas_gpu.stack, gpu_node_namespace "
+                                         "and gpu_node_dcgm_exporter)",
     "litellm_gateway_postgres_volume_snapshot_class": "backups go to litellm_gateway_postgres_backup_destination "
                                                       "(barman-cloud with WAL archiving), not volume snapshots",
 }
@@ -346,6 +349,8 @@ def build(shared, role_vars=None, layers=None, inventory_names=(), extra_names=(
         max_nodes = role_vars.get("gpu_node", {}).get("gpu_node_max_nodes", role_spec("gpu_node")[
             "gpu_node_max_nodes"].get("default", 1))
     contract["gpu"]["slots"] = gpu_capacity.gpu_slots(contract["gpu"], max_nodes)
+    contract["gpu"]["metrics"] = gpu_metrics(contract["gpu"]["stack"], roles.get("gpu_node") or
+                                             _role_defaults(role_vars, "gpu_node"))
     for layer_name in sorted(checked, key=lambda n: LAYER_BY_NAME[n]["wave"]):
         rule = LAYER_RULES.get(layer_name)
         if rule:
@@ -356,12 +361,37 @@ def build(shared, role_vars=None, layers=None, inventory_names=(), extra_names=(
     return contract
 
 
-def _serving_defaults(role_vars):
-    given = role_vars.get("vllm_serving", {})
+def _role_defaults(role_vars, role):
+    """A role's variables for a layer whose own rules did not run: the inventory's values over the spec defaults."""
+    given = role_vars.get(role, {})
     out = {}
-    for name, option in role_spec("vllm_serving").items():
+    for name, option in role_spec(role).items():
         out[name] = given.get(name, option.get("default"))
     return out
+
+
+def _serving_defaults(role_vars):
+    return _role_defaults(role_vars, "vllm_serving")
+
+
+# The DCGM exporter each GPU stack runs (the gpu layer deploys it, the observability layer scrapes it): the operator
+# ships nvidia-dcgm-exporter (gpu-operator chart, Service port gpu-metrics); on gke-managed the gpu layer installs
+# the dcgm-exporter chart (Service port metrics) when gpu_node_dcgm_exporter is on. docs/layers.md "GPU metrics".
+_DCGM_EXPORTERS = {
+    "operator": {"source": "gpu-operator-dcgm-exporter", "service": "nvidia-dcgm-exporter", "port": "gpu-metrics",
+                 "selector": {"app": "nvidia-dcgm-exporter"}},
+    "gke-managed": {"source": "dcgm-exporter-chart", "service": "dcgm-exporter", "port": "metrics",
+                    "selector": {"app.kubernetes.io/name": "dcgm-exporter"}},
+}
+
+
+def gpu_metrics(stack, gpu_node):
+    """Where the GPU metrics come from: the exporter the gpu layer deploys, or {'source': 'none'}."""
+    if stack not in _DCGM_EXPORTERS or (stack == "gke-managed" and not gpu_node.get("gpu_node_dcgm_exporter")):
+        return {"source": "none"}
+    exporter = _DCGM_EXPORTERS[stack]
+    return {"source": exporter["source"], "namespace": gpu_node["gpu_node_namespace"], "service": exporter["service"],
+            "port": exporter["port"], "selector": dict(exporter["selector"])}
 
 
 def _derive(values, serving_vars, layers):
@@ -838,9 +868,6 @@ def _observability(v, r, c):
     if not 0 < float(r["observability_team_budget_warning_ratio"]) < 1:
         errors.append(f"observability_team_budget_warning_ratio: got {r['observability_team_budget_warning_ratio']}; "
                       "allowed: observability_team_budget_warning_ratio in (0, 1)")
-    stack = c["gpu"]["stack"]
-    if stack != "none" and stack not in (r["observability_gpu_metrics_sources"] or {}):
-        errors.append(f"observability_gpu_metrics_sources must describe the GPU stack '{stack}'")
     if c["features"]["alert_routing"] and r["observability_alert_webhook_remote_key"] not in \
             v["llmaas_secrets"]["remote_keys"]:
         errors.append(f"with llmaas_features.alert_routing on llmaas_secrets.remote_keys must name "

@@ -196,3 +196,30 @@ def test_bad_burn_rate_alerts_fail_before_anything_is_written(tmp_path, alerts, 
     out = tmp_path / "tree"
     proc = render("gke_l4", out, extra_vars={"observability_burn_rate_alerts": alerts})
     assert_refused(proc, out, [message])
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_the_layer_on_its_own_scrapes_what_the_gpu_layer_deploys(tmp_path, rendered, inventory):
+    """Without preflight and without the gpu layer in the play, the GPU monitor is still the exporter the gpu layer
+    deploys: both read llmaas_contract.gpu.metrics, there is no second table of exporters."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tree = tmp_path / "tree"
+    playbook = tmp_path / "observability.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "name": "observability alone", "hosts": "localhost", "gather_facts": False,
+        "tasks": [{"name": "Read the pinned versions",
+                   "ansible.builtin.include_vars": {"file": str(ROOT / "playbooks/vars/versions.yml")}},
+                  {"name": "Layer", "ansible.builtin.import_role": {"name": "llmaas.platform.observability"}}],
+    }]))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([str(Path(sys.executable).with_name("ansible-playbook")), "-i",
+                           str(ROOT / "inventories" / inventory), str(playbook), "-e", f"llmaas_render_dir={tree}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    name = "servicemonitor-gpu-dcgm-exporter.yaml"
+    assert (tree / "observability" / name).read_bytes() == (rendered[inventory].path / "observability" / name
+                                                            ).read_bytes()

@@ -56,6 +56,34 @@ def test_gpu_slots_are_nodes_times_gpus_times_clients(slicing, nodes, per_node, 
     assert found["slots_per_node"] == per_node * found["slots_per_gpu"]
 
 
+@pytest.mark.parametrize("stack, gpu_node, expected", [
+    ("operator", {"gpu_node_namespace": "gpus"},
+     {"source": "gpu-operator-dcgm-exporter", "namespace": "gpus", "service": "nvidia-dcgm-exporter",
+      "port": "gpu-metrics", "selector": {"app": "nvidia-dcgm-exporter"}}),
+    ("gke-managed", {},
+     {"source": "dcgm-exporter-chart", "namespace": "gpu-operator", "service": "dcgm-exporter", "port": "metrics",
+      "selector": {"app.kubernetes.io/name": "dcgm-exporter"}}),
+    ("gke-managed", {"gpu_node_dcgm_exporter": False}, {"source": "none"}),
+    ("none", {}, {"source": "none"}),
+], ids=["operator", "gke-managed", "gke-managed-without-exporter", "none"])
+def test_gpu_metrics_are_what_the_gpu_layer_deploys(stack, gpu_node, expected):
+    """One definition for the gpu layer (which deploys the exporter) and the observability layer (which scrapes it),
+    also when the gpu layer's own rules did not run (role defaults under the inventory's values)."""
+    shared = {k: v for k, v in copy.deepcopy(GKE).items() if k.startswith("llmaas_")}
+    shared["llmaas_gpu"]["stack"] = stack
+    assert contract.build(shared, role_vars={"gpu_node": gpu_node}, layers=[])["gpu"]["metrics"] == expected
+
+
+def test_the_retired_gpu_metrics_table_is_refused():
+    """Its second copy of the exporters is gone: setting it is refused with the one to read instead."""
+    with pytest.raises(contract.ContractError) as err:
+        contract.check_shared({k: v for k, v in GKE.items() if k.startswith("llmaas_")},
+                              retired_given=["observability_gpu_metrics_sources"])
+    (error,) = err.value.errors
+    assert error.startswith("observability_gpu_metrics_sources: no longer read;")
+    assert "llmaas_contract.gpu.metrics" in error
+
+
 def test_scale_to_zero_needs_keda_and_raw_mode():
     features = dict(GKE["llmaas_features"], scale_to_zero=True, keda=False)
     found = build(GKE, llmaas_features=features)

@@ -250,11 +250,16 @@ def normalise_options(mapping, options, where, errors):
 
 # --- the contract ------------------------------------------------------------------------------------------
 
+def ha_replicas(features):
+    """Replicas of a component that follows llmaas_features.ha (2 with ha, else 1): one definition for the model
+    servers' default and the agentgateway proxies."""
+    return 2 if features["ha"] else 1
+
+
 def _replicas(model, serving):
     if model.get("replicas") is not None:
         return model["replicas"]
-    return serving["vllm_serving_replicas"] if serving["vllm_serving_replicas"] > 0 else (
-        2 if serving["_ha"] else 1)
+    return serving["vllm_serving_replicas"] if serving["vllm_serving_replicas"] > 0 else serving["_ha_replicas"]
 
 
 def unknown_names(names):
@@ -341,7 +346,7 @@ def build(shared, role_vars=None, layers=None, inventory_names=(), extra_names=(
     if errors:
         raise ContractError(errors)
 
-    serving_vars = dict(roles.get("vllm_serving") or _serving_defaults(role_vars), _ha=features["ha"])
+    serving_vars = dict(roles.get("vllm_serving") or _serving_defaults(role_vars), _ha_replicas=ha_replicas(features))
     contract = _derive(values, serving_vars, enabled_layers)
     # GPU slots of the pool at its largest: Kueue's quota, the autoscalers' maxima and the serving refusals use it
     max_nodes = (roles.get("gpu_node") or {}).get("gpu_node_max_nodes")
@@ -424,6 +429,7 @@ def _derive(values, serving_vars, layers):
     return {
         "layers": layers,
         "features": features,
+        "ha_replicas": ha_replicas(features),
         "delivery": values["llmaas_delivery"],
         "apply_components": values["llmaas_apply_components"],
         "kubeconfig": values["llmaas_kubeconfig"],

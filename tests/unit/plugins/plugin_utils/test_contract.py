@@ -84,6 +84,14 @@ def test_the_retired_gpu_metrics_table_is_refused():
     assert "llmaas_contract.gpu.metrics" in error
 
 
+@pytest.mark.parametrize("ha, expected", [(True, 2), (False, 1)])
+def test_ha_replicas_is_one_figure_for_the_models_and_the_proxies(ha, expected):
+    models = [{k: v for k, v in m.items() if k != "replicas"} for m in GKE["llmaas_models"]]
+    found = build(GKE, llmaas_features=dict(GKE["llmaas_features"], ha=ha), llmaas_models=models)
+    assert found["ha_replicas"] == expected
+    assert {m["replicas"] for m in found["models"]} == {expected}, "vllm_serving_replicas 0: the models follow ha"
+
+
 def test_scale_to_zero_needs_keda_and_raw_mode():
     features = dict(GKE["llmaas_features"], scale_to_zero=True, keda=False)
     found = build(GKE, llmaas_features=features)

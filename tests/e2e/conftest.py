@@ -10,6 +10,7 @@ litellm_params.model values stay exactly as rendered.
 """
 
 import contextlib
+import copy
 import os
 import signal
 import socket
@@ -106,6 +107,27 @@ def rendered_gateway(tmp_path_factory):
     return tree, config
 
 
+def litellm_files(tree, config, workdir):
+    """Lay out /etc/litellm as the Deployment mounts it: every file of the rendered litellm-config ConfigMap (the
+    callback module config.yaml names among them), then `config` (the parsed config.yaml, edited by the test) as
+    config.yaml. Returns the config path."""
+    for name, text in tree.one("ConfigMap", "litellm-config")["data"].items():
+        (workdir / name).write_text(text)
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=True))
+    return path
+
+
+def litellm_env(tree):
+    """This process's environment without DATABASE_URL, plus the rendered LiteLLM container's plain settings and
+    the test master key (the Secret references are not resolvable here)."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    container = tree.one("Deployment", "litellm")["spec"]["template"]["spec"]["containers"][0]
+    env.update({e["name"]: e["value"] for e in container["env"] if "value" in e})
+    env["LITELLM_MASTER_KEY"] = MASTER_KEY
+    return env
+
+
 @pytest.fixture(scope="session")
 def inventory_models():
     data = yaml.safe_load((ROOT / "inventories/gke_l4/group_vars/all/platform.yml").read_text())
@@ -165,15 +187,14 @@ def model_server(gguf, rendered_gateway, tmp_path_factory):
 @pytest.fixture(scope="session")
 def gateway(model_server, rendered_gateway, tmp_path_factory):
     """The real LiteLLM proxy (this venv's `litellm`) with the rendered config; yields its base URL."""
-    _, config = rendered_gateway
+    tree, config = rendered_gateway
+    config = copy.deepcopy(config)
     for entry in config["model_list"]:
         entry["litellm_params"]["api_base"] = f"{model_server}/v1"  # the only config change (see module doc)
     workdir = tmp_path_factory.mktemp("litellm")
-    config_path = workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=True))
+    config_path = litellm_files(tree, config, workdir)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(LITELLM_MASTER_KEY=MASTER_KEY, LITELLM_LOCAL_MODEL_COST_MAP="True")
+    env = litellm_env(tree)
     litellm = Path(sys.executable).with_name("litellm")
     server = Server("litellm", [str(litellm), "--config", str(config_path), "--host", "127.0.0.1", "--port", str(port)],
                     workdir / "litellm.log", env=env)

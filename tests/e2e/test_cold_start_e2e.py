@@ -12,7 +12,6 @@ config.yaml and, beside it, the callback module config.yaml names, with the Depl
 """
 
 import json
-import os
 import sys
 import threading
 import time
@@ -22,9 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
 
-from .conftest import MASTER_KEY, Server, free_port, stop, wait_http
+from .conftest import MASTER_KEY, Server, free_port, litellm_env, litellm_files, stop, wait_http
 
 pytestmark = pytest.mark.e2e
 
@@ -71,17 +69,11 @@ def cold_gateway(rendered_gateway, tmp_path_factory):
     for entry in config["model_list"]:
         entry["litellm_params"]["api_base"] = f"http://127.0.0.1:{route.server_address[1]}/v1"
     workdir = tmp_path_factory.mktemp("litellm-cold")
-    # Every file of the ConfigMap, as its volume mounts them in /etc/litellm (the callback module among them).
-    for name, text in tree.one("ConfigMap", "litellm-config")["data"].items():
-        (workdir / name).write_text(text)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=True))
-    container = tree.one("Deployment", "litellm")["spec"]["template"]["spec"]["containers"][0]
+    config_path = litellm_files(tree, config, workdir)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update({e["name"]: e["value"] for e in container["env"] if "value" in e})
-    env.update(LITELLM_MASTER_KEY=MASTER_KEY)
+    env = litellm_env(tree)
     litellm = str(Path(sys.executable).with_name("litellm"))
-    server = Server("litellm", [litellm, "--config", str(workdir / "config.yaml"), "--host", "127.0.0.1",
+    server = Server("litellm", [litellm, "--config", str(config_path), "--host", "127.0.0.1",
                                 "--port", str(port)], workdir / "litellm.log", env=env)
     try:
         wait_http(f"http://127.0.0.1:{port}/health/liveliness", server, timeout=120)

@@ -46,25 +46,17 @@ def _cited(name):
     return next(c for c in CITED if c["name"] == name)
 
 
-def _get(values, dotted):
+def _get(values, dotted, missing=None):
+    """The value at a dotted path, or `missing` when the path is not set (an explicit null is a value)."""
     for part in dotted.split("."):
         if not isinstance(values, dict) or part not in values:
-            return None
+            return missing
         values = values[part]
     return values
 
 
 _MISSING = object()
 _UNSET = (None, False, "", [], {})
-
-
-def _lookup(values, dotted):
-    """The value at a dotted path, or _MISSING when the path is not set (an explicit null is a value)."""
-    for part in dotted.split("."):
-        if not isinstance(values, dict) or part not in values:
-            return _MISSING
-        values = values[part]
-    return values
 
 
 def _helm_merge(default, override):
@@ -102,12 +94,12 @@ def _render(component, values):
     for container, switch in (component.get("optional_containers") or {}).items():
         if isinstance(switch, str):
             switch = {"value": switch, "default": False}
-        value = _lookup(values, switch["value"])
+        value = _get(values, switch["value"], _MISSING)
         if not (switch["default"] if value is _MISSING else value):
             for key in ("containers", "initContainers"):
                 template["spec"][key] = [c for c in template["spec"].get(key, []) if c["name"] != container]
     for value_path, fields in component["values"].items():
-        ours = _lookup(values, value_path)
+        ours = _get(values, value_path, _MISSING)
         default = (component.get("defaults") or {}).get(value_path)
         if ours is None:
             effective = None
@@ -159,10 +151,10 @@ def chart_pods(tree):
             if component["made_for"] != "kube-prometheus-stack" or "values" not in component:
                 continue
             # a value the entry does not model would change the pod: look it up again before setting it
-            unmodelled = {p: _lookup(values, p) for p in component.get("unmodelled_values", [])}
+            unmodelled = {p: _get(values, p, _MISSING) for p in component.get("unmodelled_values", [])}
             unmodelled = {p: v for p, v in unmodelled.items() if v is not _MISSING and v not in _UNSET}
             assert not unmodelled, (component["name"], unmodelled, "set by our values, not modelled: cite it again")
-            if any(_lookup(values, p) in (False, None, "", 0) for p in component.get("enabled_values", [])):
+            if any(_get(values, p, _MISSING) in (False, None, "", 0) for p in component.get("enabled_values", [])):
                 continue
             ns = _get(values, component["namespace_value"]) or kps["spec"]["destination"]["namespace"]
             pods.append((f"{component['name']}/{ns}", ns, _render(component, values), None))

@@ -346,7 +346,8 @@ def build(shared, role_vars=None, layers=None, inventory_names=(), extra_names=(
     if errors:
         raise ContractError(errors)
 
-    serving_vars = dict(roles.get("vllm_serving") or _serving_defaults(role_vars), _ha_replicas=ha_replicas(features))
+    serving_vars = dict(roles.get("vllm_serving") or _role_defaults(role_vars, "vllm_serving"),
+                        _ha_replicas=ha_replicas(features))
     contract = _derive(values, serving_vars, enabled_layers)
     # GPU slots of the pool at its largest: Kueue's quota, the autoscalers' maxima and the serving refusals use it
     max_nodes = (roles.get("gpu_node") or {}).get("gpu_node_max_nodes")
@@ -373,10 +374,6 @@ def _role_defaults(role_vars, role):
     for name, option in role_spec(role).items():
         out[name] = given.get(name, option.get("default"))
     return out
-
-
-def _serving_defaults(role_vars):
-    return _role_defaults(role_vars, "vllm_serving")
 
 
 # The DCGM exporter each GPU stack runs (the gpu layer deploys it, the observability layer scrapes it): the operator

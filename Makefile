@@ -131,7 +131,8 @@ molecule: setup-test controlplane
 	@mkdir -p .cache; for scenario in controlplane controlplane_vast; do \
 	  $(BIN)/molecule test -s $$scenario 2>&1 | tee .cache/molecule-$$scenario.log; \
 	  [ "$${PIPESTATUS[0]}" -eq 0 ] || { echo "=== molecule $$scenario failed; the failed tasks:"; \
-	    grep -B2 -A8 -E '^(fatal|failed):' .cache/molecule-$$scenario.log | cut -c1-400 | tail -n 80; exit 1; }; \
+	    sed -e 's/\x1b\[[0-9;]*m//g' .cache/molecule-$$scenario.log | grep -B2 -A8 -E '(fatal|failed): \[|\[ERROR\]' \
+	      | cut -c1-400 | tail -n 80; exit 1; }; \
 	done
 
 # Needs registry access: resolves every tag of llmaas_images and writes tag@digest into playbooks/vars/versions.yml

@@ -1,6 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A shared llmaas_* value with the contract's defaults filled, for plays that run without preflight."""
+"""Filters of the plays around the contract: a shared llmaas_* value with the contract's defaults filled (for plays
+that run without preflight), the summary at the end of site.yml, and what teardown could not remove."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -44,6 +45,32 @@ def delivery_summary(layers, found, check_mode=False):
     return lines
 
 
+# What kubernetes.core.k8s (state absent, continue_on_error) reports for an object that is already gone is not an
+# error of teardown: an API the cluster does not serve (nothing of that kind can exist; runner.py get_definitions ->
+# find_resource) or a 404 on the delete call, when a controller removed the object between the module's read and its
+# delete (the token controller deletes a ServiceAccount's token Secret with the ServiceAccount).
+def _already_gone(error):
+    msg = str(error.get("msg", ""))
+    return "Failed to find exact match" in msg or error.get("reason") == "Not Found" or '"code":404' in msg
+
+
+def removal_errors(loop_results):
+    """One line per object a looped kubernetes.core.k8s (state absent, continue_on_error) failed to remove, as
+    "<layer>: <Kind>/<name>: <first line of the error>"; the loop item is {name, objects} (one layer)."""
+    lines = []
+    for layer in loop_results:
+        objects = layer["item"]["objects"]
+        nested = layer.get("result")
+        per_object = nested["results"] if isinstance(nested, dict) and "results" in nested else [layer]
+        for obj, result in zip(objects, per_object, strict=True):
+            error = result.get("error")
+            if error and not _already_gone(error):
+                first = (str(error.get("msg") or "no message").strip().splitlines() or ["no message"])[0]
+                lines.append(f"{layer['item']['name']}: {obj['kind']}/{obj['metadata']['name']}: {first}")
+    return lines
+
+
 class FilterModule:
     def filters(self):
-        return {"shared_defaults": shared_defaults, "delivery_summary": delivery_summary}
+        return {"shared_defaults": shared_defaults, "delivery_summary": delivery_summary,
+                "removal_errors": removal_errors}

@@ -8,10 +8,11 @@ __metaclass__ = type
 
 import os
 
-from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.errors import AnsibleActionFail, AnsibleError, AnsibleFilterError
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.llmaas.platform.plugins.action.contract import check_inventory
+from ansible_collections.llmaas.platform.plugins.filter.security import controller_network_policies
 from ansible_collections.llmaas.platform.plugins.plugin_utils.action import LocalAction, trust_as_template
 from ansible_collections.llmaas.platform.plugins.plugin_utils.contract import (
     LAYER_BY_NAME,
@@ -28,6 +29,7 @@ from ansible_collections.llmaas.platform.plugins.plugin_utils.manifests import (
     kustomization,
     load_documents,
     object_key,
+    plain,
     skip_dry_run_when_crd_missing,
 )
 
@@ -75,6 +77,11 @@ class ActionModule(LocalAction):
                 )
             except ValueError as err:
                 raise AnsibleActionFail(f"layer {args['name']!r}: {err}") from err
+        try:  # a chart in a namespace of its own brings that namespace's NetworkPolicies (after it: wave 0)
+            network = task_vars["llmaas_contract"].get("network") or {}
+            objects.extend(plain(controller_network_policies(args["components"], network)))
+        except AnsibleFilterError as err:
+            raise AnsibleActionFail(f"layer {args['name']!r}: {err}") from err
         self._check_unique(objects, args["name"])
 
         if args["delivery"] == "render":

@@ -332,6 +332,107 @@ def security_network_policies(ctx):
     return policies
 
 
+# --- controller namespaces ------------------------------------------------------------------------------------
+# The charts the stack installs in namespaces of their own, by release name (the component's `name`), at the version
+# playbooks/vars/versions.yml pins: which of their pods accept connections, from whom, on which ports. Nothing else
+# enters those namespaces (default-deny ingress). Sources: "apiserver" (platform_security_apiserver_cidrs: webhooks
+# and aggregated APIs), "prometheus" (the observability namespace's Prometheus), {"pods": labels} (pods of the same
+# namespace) or {"any_namespace_pods": labels}. Labels and ports are cited in tests/network/upstream_pods.yml (the
+# pods) and tests/network/matrix.yml (the paths); tests/render/test_security_layer.py holds `version` to the pin.
+# Egress stays open in these namespaces: the controllers call the API server (an address the inventories do not
+# know), cert-manager the ACME server and its HTTP-01 self-check, External Secrets the secret manager.
+CONTROLLERS = {
+    "external-secrets": {"version": "2.9.0", "ingress": [
+        {"name": "webhook", "pods": {"app.kubernetes.io/name": "external-secrets-webhook"}, "from": "apiserver",
+         "ports": [10250]},
+    ]},
+    "kyverno": {"version": "3.9.0", "ingress": [
+        {"name": "admission-webhooks", "pods": {"app.kubernetes.io/component": "admission-controller"},
+         "from": "apiserver", "ports": [9443]},
+        {"name": "cleanup-webhooks", "pods": {"app.kubernetes.io/component": "cleanup-controller"},
+         "from": "apiserver", "ports": [9443]},
+    ]},
+    "keda": {"version": "2.20.2", "ingress": [
+        {"name": "admission-webhooks", "pods": {"app": "keda-admission-webhooks"}, "from": "apiserver",
+         "ports": [9443]},
+        # the external metrics API (APIService v1beta1.external.metrics.k8s.io) the HPA reads
+        {"name": "metrics-apiserver", "pods": {"app": "keda-operator-metrics-apiserver"}, "from": "apiserver",
+         "ports": [6443]},
+        {"name": "operator-grpc", "pods": {"app": "keda-operator"},
+         "from": {"pods": {"app": "keda-operator-metrics-apiserver"}}, "ports": [9666]},
+        {"name": "operator-metrics", "pods": {"app": "keda-operator"}, "from": "prometheus", "ports": [8080]},
+    ]},
+    "kueue": {"version": "0.19.2", "ingress": [
+        # webhooks (9443) and the visibility API (APIService v1beta1.visibility.kueue.x-k8s.io, targetPort 8082)
+        {"name": "webhooks", "pods": {"control-plane": "controller-manager"}, "from": "apiserver",
+         "ports": [9443, 8082]},
+    ]},
+    "gpu-operator": {"version": "v26.7.0", "ingress": [
+        {"name": "operator-metrics", "pods": {"app": "gpu-operator"}, "from": "prometheus", "ports": [8080]},
+        {"name": "dcgm-exporter-metrics", "pods": {"app": "nvidia-dcgm-exporter"}, "from": "prometheus",
+         "ports": [9400]},
+    ]},
+    "dcgm-exporter": {"version": "4.6.0", "ingress": [
+        {"name": "metrics", "pods": {"app.kubernetes.io/name": "dcgm-exporter"}, "from": "prometheus",
+         "ports": [9400]},
+    ]},
+    "agentgateway": {"version": "v1.4.1", "ingress": [
+        # every agentgateway proxy (the Gateways of class agentgateway, in their own namespaces) fetches its xDS
+        {"name": "xds", "pods": {"app.kubernetes.io/name": "agentgateway"},
+         "from": {"any_namespace_pods": {"gateway.networking.k8s.io/gateway-class-name": "agentgateway"}},
+         "ports": [9978]},
+        {"name": "metrics", "pods": {"app.kubernetes.io/name": "agentgateway"}, "from": "prometheus",
+         "ports": [9092]},
+    ]},
+    "cloudnative-pg": {"version": "0.29.0", "ingress": [
+        {"name": "webhooks", "pods": {"app.kubernetes.io/name": "cloudnative-pg"}, "from": "apiserver",
+         "ports": [9443]},
+    ]},
+    "cert-manager": {"version": "v1.21.1", "ingress": [
+        {"name": "webhook", "pods": {"app.kubernetes.io/component": "webhook"}, "from": "apiserver",
+         "ports": [10250]},
+    ]},
+}
+# Components that bring only CRDs (no pods): nothing to police.
+CRDS_ONLY = ("gateway-api-crds", "gie-crds", "agentgateway-crds", "kserve-crd")
+
+
+def controller_network_policies(components, network):
+    """NetworkPolicies for the namespaces of a layer's chart components, rendered with the charts (same layer, after
+    them: the namespace exists once the chart's Application or Helm release has run).
+
+    components: the layer action's components; network: llmaas_contract.network. A namespace of the stack (the
+    security layer polices it) and a CRD-only or unknown component get none.
+    """
+    if not network.get("enabled"):
+        return []
+    stack = set(network["stack_namespaces"])
+    prometheus = _pods(network["prometheus"]["namespace"], network["prometheus"]["pod_labels"])
+    apiserver = [_cidr(c) for c in network["apiserver_cidrs"]]
+    policies, denied = [], set()
+    for component in components:
+        spec = CONTROLLERS.get(component["name"])
+        namespace = component["namespace"]
+        if spec is None or namespace in stack:
+            continue
+        if namespace not in denied:
+            denied.add(namespace)
+            policies.append(_policy(namespace, "default-deny-ingress", {}, ingress=[]))
+        for rule in spec["ingress"]:
+            source = rule["from"]
+            if source == "apiserver":
+                peers = apiserver
+            elif source == "prometheus":
+                peers = [prometheus]
+            elif "pods" in source:
+                peers = [{"podSelector": _sel(source["pods"])}]
+            else:
+                peers = [{"namespaceSelector": {}, "podSelector": _sel(source["any_namespace_pods"])}]
+            policies.append(_policy(namespace, f"{component['name']}-{rule['name']}", _sel(rule["pods"]),
+                                    ingress=[{"from": peers, "ports": _ports(*rule["ports"])}]))
+    return policies
+
+
 def _control_plane_rule(control_plane):
     """Egress to the controller that serves a proxy its configuration over xDS."""
     return {"to": [_pods(control_plane["namespace"], control_plane.get("pod_labels") or {})],

@@ -357,6 +357,8 @@ def build(shared, role_vars=None, layers=None, inventory_names=(), extra_names=(
     contract["gpu"]["slots"] = gpu_capacity.gpu_slots(contract["gpu"], max_nodes)
     contract["gpu"]["metrics"] = gpu_metrics(contract["gpu"]["stack"], roles.get("gpu_node") or
                                              _role_defaults(role_vars, "gpu_node"))
+    contract["network"] = network(values, roles.get("platform_security") or
+                                  _role_defaults(role_vars, "platform_security"))
     for layer_name in sorted(checked, key=lambda n: LAYER_BY_NAME[n]["wave"]):
         rule = LAYER_RULES.get(layer_name)
         if rule:
@@ -394,6 +396,19 @@ def gpu_metrics(stack, gpu_node):
     exporter = _DCGM_EXPORTERS[stack]
     return {"source": exporter["source"], "namespace": gpu_node["gpu_node_namespace"], "service": exporter["service"],
             "port": exporter["port"], "selector": dict(exporter["selector"])}
+
+
+def network(values, security):
+    """What the NetworkPolicies of every layer share, from the security layer's settings: the layers that install a
+    chart in a namespace of its own render that namespace's policies with it (plugins/filter/security.py)."""
+    namespaces = values["llmaas_namespaces"]
+    return {
+        "enabled": bool(values["llmaas_features"]["network_policies"]),
+        "stack_namespaces": sorted({ns for role, ns in namespaces.items() if role != "argocd"}),
+        "apiserver_cidrs": list(security["platform_security_apiserver_cidrs"]),
+        "prometheus": {"namespace": namespaces["observability"],
+                       "pod_labels": dict(security["platform_security_prometheus_pod_labels"])},
+    }
 
 
 def _derive(values, serving_vars, layers):

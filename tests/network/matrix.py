@@ -59,12 +59,18 @@ def failed_rows(matrix, network, inventory, kind):
 
 
 def _names(matrix, network, inventory):
-    """nca peer names of every matrix endpoint: pod 'ns/name', or the address ranges containing an address."""
+    """nca peer names of every matrix endpoint: pod 'ns/name', the address ranges containing an address, or those
+    inside a range (`cidr`: an only-row source that is a whole range, such as platform_security_apiserver_cidrs)."""
     names = {}
     for name in matrix["endpoints"]:
         ep = endpoint(matrix, name, inventory)
         if "pod" in ep:
             names.setdefault(f"{ep['namespace']}/{ep['pod']}", set()).add(name)
+        elif "cidr" in ep:
+            net = [ipaddress.ip_network(ep["cidr"])]
+            for peer in network._ip_names():
+                if all(_range_within(part, net) for part in peer.split(",")):
+                    names.setdefault(peer, set()).add(name)
         else:
             for peer in network._peers(ep):
                 names.setdefault(peer, set()).add(name)

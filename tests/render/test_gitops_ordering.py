@@ -161,6 +161,59 @@ def test_a_crd_arriving_later_is_caught(rendered):
     assert any("ScaledObject" in p for p in problems), problems
 
 
+# Namespaces a cluster has before the first sync: its own, and Argo CD's (the prerequisite the tree targets).
+CLUSTER_NAMESPACES = {"default", "kube-system", "argocd"}
+
+
+def _namespace_violations(tree):
+    """Namespaced objects synced before their namespace exists. A namespace exists once a Namespace object of an
+    earlier layer, or of the same layer at the same or an earlier wave (Argo CD applies Namespaces first in a wave),
+    was applied, or once a chart Application with CreateNamespace of an earlier layer, or of the same layer at an
+    earlier wave, is healthy (argocd-cm's Application health check makes the next wave wait for it)."""
+    layer_waves = _layer_waves(tree)
+    made = {}
+    for layer, files in tree.layers.items():
+        for name, obj in files.items():
+            if layer == "argocd" or name == "kustomization.yaml":
+                continue
+            if obj["kind"] == "Namespace":
+                made.setdefault(obj["metadata"]["name"], []).append((layer, _wave(obj), True))
+            elif obj["kind"] == "Application" and "CreateNamespace=true" in obj["spec"]["syncPolicy"]["syncOptions"]:
+                made.setdefault(obj["spec"]["destination"]["namespace"], []).append((layer, _wave(obj), False))
+    problems = []
+    for layer, files in tree.layers.items():
+        for name, obj in files.items():
+            namespace = (obj.get("metadata") or {}).get("namespace")
+            if layer == "argocd" or name == "kustomization.yaml" or not namespace or namespace in CLUSTER_NAMESPACES:
+                continue
+            wave = _wave(obj)
+            if not any(layer_waves[lay] < layer_waves[layer] or (lay == layer and (w < wave or (is_ns and w == wave)))
+                       for lay, w, is_ns in made.get(namespace, [])):
+                problems.append(f"{layer}/{obj['kind']}/{obj['metadata']['name']}: namespace {namespace} made by "
+                                f"{made.get(namespace) or 'nothing'}")
+    return problems
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_every_namespaced_object_finds_its_namespace(rendered, inventory):
+    problems = _namespace_violations(rendered[inventory])
+    assert not problems, "a first bootstrap would fail on:\n" + "\n".join(problems)
+
+
+def test_a_policy_before_its_namespace_is_caught(rendered):
+    """The check above can fail: the KEDA namespace's default-deny in the security layer (wave 5, before the serving
+    layer's KEDA chart creates the namespace) is reported."""
+    tree = rendered["gke_l4"]
+    deny = next(p for p in tree.objects(kind="NetworkPolicy", layer="serving", name="default-deny-ingress")
+                if p["metadata"]["namespace"] == "keda")
+    tree.layers["security"]["networkpolicy-keda-default-deny-ingress.yaml"] = deny
+    try:
+        problems = _namespace_violations(tree)
+    finally:
+        del tree.layers["security"]["networkpolicy-keda-default-deny-ingress.yaml"]
+    assert any("security/NetworkPolicy/default-deny-ingress: namespace keda" in p for p in problems), problems
+
+
 @pytest.mark.parametrize("inventory", INVENTORIES)
 def test_waves_between_applications_wait_for_health(rendered, inventory):
     tree = rendered[inventory]

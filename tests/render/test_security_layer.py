@@ -2,9 +2,11 @@
 Security with one written exception, ExternalSecrets that resolve, Kyverno policies per flag, and bad inputs."""
 
 import pytest
+import yaml
+from ansible_collections.llmaas.platform.plugins.filter.security import CONTROLLERS, CRDS_ONLY
 from network.analyzer import upstream_pods
 
-from .conftest import INVENTORIES, assert_refused, render
+from .conftest import INVENTORIES, ROOT, assert_refused, render
 from .security_helpers import (
     load_inventory,
     pod_templates,
@@ -115,6 +117,53 @@ def test_network_policy_selectors_select_rendered_pods(rendered, inventory):
         name = policy["metadata"]["name"]
         matched = [labels for ns, labels in pods if ns == namespace and selector_matches(selector, labels)]
         assert matched, f"{inventory}: NetworkPolicy {namespace}/{name} selects no rendered pod"
+
+
+def _chart_applications(tree):
+    """(layer, Application) of every chart component a layer installs (not the app-of-apps' own Applications)."""
+    return [(layer, obj) for layer, files in tree.layers.items() if layer != "argocd"
+            for name, obj in files.items() if name != "kustomization.yaml" and obj["kind"] == "Application"]
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_every_controller_namespace_denies_ingress_in_the_layer_of_its_chart(rendered, inventory):
+    """A chart in a namespace of its own brings a default-deny ingress for it in the chart's own layer (where the
+    namespace exists by then), and each allow there selects pods that chart makes (tests/network/upstream_pods.yml).
+    The paths they open are rows of tests/network/matrix.yml, checked by network-config-analyzer."""
+    tree = rendered[inventory]
+    stack = set(_stack_namespaces(inventory))
+    pods = [(p["namespace"], p["labels"]) for p in upstream_pods(tree)]
+    policed = set()
+    for layer, app in _chart_applications(tree):
+        name, namespace = app["metadata"]["name"], app["spec"]["destination"]["namespace"]
+        if namespace in stack or name in CRDS_ONLY:
+            continue
+        assert name in CONTROLLERS, f"{inventory}: chart {name} ({namespace}) has no entry in security.CONTROLLERS"
+        policies = tree.objects(kind="NetworkPolicy", layer=layer, namespace=namespace)
+        deny = [p for p in policies if p["metadata"]["name"] == "default-deny-ingress"]
+        assert [d["spec"] for d in deny] == [{"podSelector": {}, "policyTypes": ["Ingress"]}], \
+            f"{inventory}: {namespace} has no default-deny ingress in layer {layer}"
+        for policy in policies:
+            selector = policy["spec"]["podSelector"]
+            if selector:
+                assert [1 for ns, labels in pods if ns == namespace and selector_matches(selector, labels)], \
+                    f"{inventory}: NetworkPolicy {namespace}/{policy['metadata']['name']} selects no chart pod"
+        policed.add(namespace)
+    assert policed >= {"keda", "external-secrets", "kyverno", "cnpg-system", "cert-manager", "kueue-system",
+                       "gpu-operator"}, policed
+    # and no policy anywhere else (the kubernetes secret backend's source namespace is the stack's too)
+    source = load_inventory(inventory)["llmaas_secrets"].get("source_namespace")
+    elsewhere = {p["metadata"]["namespace"] for p in tree.objects(kind="NetworkPolicy")} - stack - policed - {source}
+    assert not elsewhere, f"{inventory}: NetworkPolicies in namespaces nothing installs: {elsewhere}"
+
+
+def test_controller_ports_were_read_at_the_pinned_versions():
+    """security.CONTROLLERS holds ports and labels read upstream at a chart version: moving the pin in
+    playbooks/vars/versions.yml without reading them again fails here."""
+    charts = yaml.safe_load((ROOT / "playbooks" / "vars" / "versions.yml").read_text())["llmaas_charts"]
+    stale = {name: (spec["version"], str(charts[name.replace("-", "_")]["version"]))
+             for name, spec in CONTROLLERS.items() if str(charts[name.replace("-", "_")]["version"]) != spec["version"]}
+    assert not stale, f"re-read upstream at the new pins (read at, pinned): {stale}"
 
 
 @pytest.mark.parametrize("inventory", INVENTORIES)

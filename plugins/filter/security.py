@@ -338,21 +338,28 @@ def security_network_policies(ctx):
 # enters those namespaces (default-deny ingress). Sources: "apiserver" (platform_security_apiserver_cidrs: webhooks
 # and aggregated APIs), "prometheus" (the observability namespace's Prometheus), {"pods": labels} (pods of the same
 # namespace) or {"any_namespace_pods": labels}. Labels and ports are cited in tests/network/upstream_pods.yml (the
-# pods) and tests/network/matrix.yml (the paths); tests/render/test_security_layer.py holds `version` to the pin.
+# pods) and tests/network/matrix.yml (the paths), `source` says where each port was read (files the search index holds
+# at stored commits or as copies, not always tied to the tag); tests/render/test_security_layer.py holds `version` to
+# the pin.
 # Egress stays open in these namespaces: the controllers call the API server (an address the inventories do not
 # know), cert-manager the ACME server and its HTTP-01 self-check, External Secrets the secret manager.
 CONTROLLERS = {
-    "external-secrets": {"version": "2.9.0", "ingress": [
+    "external-secrets": {"version": "2.9.0", "source": "external-secrets/external-secrets helm-chart-2.9.0 "
+                         "deploy/charts/external-secrets/values.yaml webhook.port 10250 (conversion and validation)",
+                         "ingress": [
         {"name": "webhook", "pods": {"app.kubernetes.io/name": "external-secrets-webhook"}, "from": "apiserver",
          "ports": [10250]},
     ]},
-    "kyverno": {"version": "3.9.0", "ingress": [
+    "kyverno": {"version": "3.9.0", "source": "kyverno/kyverno kyverno-chart-3.9.0 charts/kyverno/templates/"
+                "{admission,cleanup}-controller/networkpolicy.yaml (9443, 'webhook access')", "ingress": [
         {"name": "admission-webhooks", "pods": {"app.kubernetes.io/component": "admission-controller"},
          "from": "apiserver", "ports": [9443]},
         {"name": "cleanup-webhooks", "pods": {"app.kubernetes.io/component": "cleanup-controller"},
          "from": "apiserver", "ports": [9443]},
     ]},
-    "keda": {"version": "2.20.2", "ingress": [
+    "keda": {"version": "2.20.2", "source": "kedacore/charts keda-2.20.2 keda/templates/webhooks/deployment.yaml, "
+             "metrics-server/deployment.yaml (--secure-port service.portHttpsTarget 6443, operator :9666), values.yaml",
+             "ingress": [
         {"name": "admission-webhooks", "pods": {"app": "keda-admission-webhooks"}, "from": "apiserver",
          "ports": [9443]},
         # the external metrics API (APIService v1beta1.external.metrics.k8s.io) the HPA reads
@@ -362,21 +369,25 @@ CONTROLLERS = {
          "from": {"pods": {"app": "keda-operator-metrics-apiserver"}}, "ports": [9666]},
         {"name": "operator-metrics", "pods": {"app": "keda-operator"}, "from": "prometheus", "ports": [8080]},
     ]},
-    "kueue": {"version": "0.19.2", "ingress": [
+    "kueue": {"version": "0.19.2", "source": "kubernetes-sigs/kueue v0.19.2 charts/kueue/templates/visibility/"
+              "service.yaml (targetPort 8082); webhook port 9443 is set in our managerConfig (gpu layer)", "ingress": [
         # webhooks (9443) and the visibility API (APIService v1beta1.visibility.kueue.x-k8s.io, targetPort 8082)
         {"name": "webhooks", "pods": {"control-plane": "controller-manager"}, "from": "apiserver",
          "ports": [9443, 8082]},
     ]},
-    "gpu-operator": {"version": "v26.7.0", "ingress": [
+    "gpu-operator": {"version": "v26.7.0", "source": "NVIDIA/gpu-operator v26.7.0 assets/state-dcgm-exporter/"
+                     "0800_daemonset.yaml (:9400); operator metrics 8080 as the matrix row cites", "ingress": [
         {"name": "operator-metrics", "pods": {"app": "gpu-operator"}, "from": "prometheus", "ports": [8080]},
         {"name": "dcgm-exporter-metrics", "pods": {"app": "nvidia-dcgm-exporter"}, "from": "prometheus",
          "ports": [9400]},
     ]},
-    "dcgm-exporter": {"version": "4.6.0", "ingress": [
+    "dcgm-exporter": {"version": "4.6.0", "source": "NVIDIA/dcgm-exporter 4.6.0 deployment/templates/daemonset.yaml "
+                      "(containerPort service.port, 9400)", "ingress": [
         {"name": "metrics", "pods": {"app.kubernetes.io/name": "dcgm-exporter"}, "from": "prometheus",
          "ports": [9400]},
     ]},
-    "agentgateway": {"version": "v1.4.1", "ingress": [
+    "agentgateway": {"version": "v1.4.1", "source": "agentgateway/agentgateway v1.4.1 controller/install/helm/"
+                     "agentgateway/templates/deployment.yaml (agwGrpc 9978, metrics 9092)", "ingress": [
         # every agentgateway proxy (the Gateways of class agentgateway, in their own namespaces) fetches its xDS
         {"name": "xds", "pods": {"app.kubernetes.io/name": "agentgateway"},
          "from": {"any_namespace_pods": {"gateway.networking.k8s.io/gateway-class-name": "agentgateway"}},
@@ -384,11 +395,13 @@ CONTROLLERS = {
         {"name": "metrics", "pods": {"app.kubernetes.io/name": "agentgateway"}, "from": "prometheus",
          "ports": [9092]},
     ]},
-    "cloudnative-pg": {"version": "0.29.0", "ingress": [
+    "cloudnative-pg": {"version": "0.29.0", "source": "cloudnative-pg/charts cloudnative-pg-v0.29.0 "
+                       "charts/cloudnative-pg/values.yaml webhook.port 9443", "ingress": [
         {"name": "webhooks", "pods": {"app.kubernetes.io/name": "cloudnative-pg"}, "from": "apiserver",
          "ports": [9443]},
     ]},
-    "cert-manager": {"version": "v1.21.1", "ingress": [
+    "cert-manager": {"version": "v1.21.1", "source": "cert-manager/cert-manager v1.21.1 deploy/charts/cert-manager "
+                     "values webhook.securePort 10250", "ingress": [
         {"name": "webhook", "pods": {"app.kubernetes.io/component": "webhook"}, "from": "apiserver",
          "ports": [10250]},
     ]},

@@ -60,7 +60,8 @@ def test_forbidden_paths_are_closed(networks, inventory):
 
 
 @pytest.mark.parametrize("inventory", INVENTORIES)
-def test_only_the_listed_callers_reach_models_pickers_postgres_and_the_inference_gateway(networks, inventory):
+def test_only_the_listed_callers_reach_each_only_row_destination(networks, inventory):
+    """vLLM, the pickers, Postgres, the inference Gateway and every controller pod: no source or port but the listed."""
     failures = failed_only(load(), networks[inventory], inventory)
     assert not failures, _report(failures, networks, inventory)
 

@@ -343,7 +343,7 @@ def security_network_policies(ctx):
 # the pin.
 # Egress stays open in these namespaces: the controllers call the API server (an address the inventories do not
 # know), cert-manager the ACME server and its HTTP-01 self-check, External Secrets the secret manager.
-CONTROLLERS = {
+CONTROLLERS = {  # noqa: E122 (the rule lists sit under their entry, not under the opening bracket)
     "external-secrets": {"version": "2.9.0", "source": "external-secrets/external-secrets helm-chart-2.9.0 "
                          "deploy/charts/external-secrets/values.yaml webhook.port 10250 (conversion and validation)",
                          "ingress": [

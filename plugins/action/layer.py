@@ -9,7 +9,6 @@ __metaclass__ = type
 import os
 
 from ansible.errors import AnsibleActionFail, AnsibleError, AnsibleFilterError
-from ansible.module_utils.urls import open_url
 
 from ansible_collections.llmaas.platform.plugins.action.contract import check_inventory
 from ansible_collections.llmaas.platform.plugins.filter.security import controller_network_policies
@@ -28,6 +27,7 @@ from ansible_collections.llmaas.platform.plugins.plugin_utils.manifests import (
     file_name,
     kustomization,
     load_documents,
+    load_mapping,
     object_key,
     plain,
     skip_dry_run_when_crd_missing,
@@ -62,6 +62,7 @@ class ActionModule(LocalAction):
             else:  # a layer of your own outside the stack's registry: only what delivery needs
                 task_vars = dict(task_vars, llmaas_contract=_delivery_only(self._templar, task_vars))
         self._defaults_from_inventory(args, task_vars)
+        args["components"] = [self._with_values(c, task_vars) for c in args["components"]]
 
         objects = []
         for template in args["templates"]:
@@ -122,7 +123,8 @@ class ActionModule(LocalAction):
         if args["render_dir"]:
             args["render_dir"] = os.path.abspath(os.path.expanduser(str(args["render_dir"])))
 
-    def _render_template(self, template, task_vars):
+    def _render_text(self, template, task_vars):
+        """A template of the role (templates/) rendered with the task's variables; None when it renders nothing."""
         try:
             source = self._find_needle("templates", template)
         except AnsibleError as err:
@@ -134,12 +136,30 @@ class ActionModule(LocalAction):
             rendered = templar.template(text, escape_backslashes=False)
         except AnsibleError as err:
             raise AnsibleActionFail(f"template {template!r} failed to render: {err}") from err
+        return None if rendered is None else str(rendered)
+
+    def _render_template(self, template, task_vars):
+        rendered = self._render_text(template, task_vars)
         if rendered is None:  # a template whose every document is switched off renders to nothing
             return []
         try:
-            return load_documents(str(rendered), origin=template)
+            return load_documents(rendered, origin=template)
         except ValueError as err:
             raise AnsibleActionFail(str(err)) from err
+
+    def _with_values(self, component, task_vars):
+        """A component's chart values from its values_template, rendered here like the layer's templates: a template
+        lookup in the task's arguments would deep-copy every variable of the play for each chart."""
+        template = component.get("values_template")
+        if not template:
+            return component
+        if component.get("values"):
+            raise AnsibleActionFail(f"component {component.get('name')!r}: give values or values_template, not both")
+        try:
+            values = load_mapping(self._render_text(template, task_vars) or "", origin=template)
+        except ValueError as err:
+            raise AnsibleActionFail(str(err)) from err
+        return {**{k: v for k, v in component.items() if k != "values_template"}, "values": values}
 
     @staticmethod
     def _check_unique(objects, layer):
@@ -255,6 +275,8 @@ class ActionModule(LocalAction):
                 url = component.get("manifest_url")
                 if not url:
                     raise AnsibleActionFail(f"component {name!r} has no chart and no manifest_url to apply from")
+                from ansible.module_utils.urls import open_url  # only here: it imports cryptography (~0.1 s)
+
                 docs = load_documents(open_url(url, timeout=60).read().decode("utf-8"), origin=url)
                 changed |= self._apply_objects(docs, connection, args, task_vars, waited)
                 components.append({"name": name, "status": f"applied {len(docs)} objects from {url}"})

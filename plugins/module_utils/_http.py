@@ -23,7 +23,6 @@ import socket
 import time
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.urls import Request, make_context
 
 RETRYABLE_STATUS = frozenset([429, 500, 502, 503, 504])
 MAX_DELAY = 60.0
@@ -103,6 +102,14 @@ class RetryPolicy(object):
         return True
 
 
+def _urls():
+    # Imported on first use: ansible.module_utils.urls pulls in cryptography (~0.1 s), and the Vast inventory plugin,
+    # loaded by every ansible-playbook run of this repository, imports this module without sending a request.
+    from ansible.module_utils import urls
+
+    return urls
+
+
 class RetryingHttp(object):
     """Send requests with one RetryPolicy; count every attempt (requests_sent)."""
 
@@ -117,7 +124,7 @@ class RetryingHttp(object):
     def ssl_context(self):
         # built once: loading the CA store costs ~50 ms, which open_url would otherwise pay on every request
         if self._context is None:
-            self._context = make_context(validate_certs=self.validate_certs)
+            self._context = _urls().make_context(validate_certs=self.validate_certs)
         return self._context
 
     def send(self, method, url, data=None, headers=None, idempotent=True):
@@ -132,7 +139,7 @@ class RetryingHttp(object):
             self.requests_sent += 1
             retry_after = None
             try:
-                resp = Request().open(method, url, data=data, headers=headers or {}, timeout=self.timeout,
+                resp = _urls().Request().open(method, url, data=data, headers=headers or {}, timeout=self.timeout,
                                       validate_certs=self.validate_certs, follow_redirects="safe",
                                       context=self.ssl_context)
                 return HttpAnswer(resp.getcode(), resp.read(), resp.headers, attempt + 1)

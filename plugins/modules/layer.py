@@ -41,6 +41,8 @@ options:
     description:
       - Pinned third-party components. Each has C(name), C(namespace), C(repo), C(version) and either C(chart)
         (with optional C(values)) or C(path) (a Git folder; C(manifest_url) is what apply mode fetches).
+      - C(values_template) instead of C(values) names a template of the role (like I(templates)) that renders the
+        chart's values as one YAML mapping.
     type: list
     elements: dict
     default: []

@@ -118,6 +118,19 @@ def load_documents(text, origin="manifest"):
     return objects
 
 
+def load_mapping(text, origin):
+    """Parse one YAML mapping (a chart's values); an empty text is an empty mapping."""
+    try:
+        data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as err:
+        raise ValueError(f"{origin}: rendered text is not valid YAML: {err}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{origin}: must render one YAML mapping, got {type(data).__name__}")
+    return data
+
+
 def dump_documents(objects, layer):
     body = "---\n".join(
         yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000, allow_unicode=True)

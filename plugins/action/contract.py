@@ -28,8 +28,9 @@ class ActionModule(LocalAction):
         if args["layers"] is None:  # a check of some layers only does not stand for the whole contract
             result["ansible_facts"] = {
                 "llmaas_contract": found,
-                # every layer reads the completed switches under their usual name
+                # every layer reads the completed switches and the pins under their usual names
                 "llmaas_features": found["features"],
+                **found["versions"],
             }
         result["msg"] = (f"inventory accepted: {len(found['models'])} models, layers "
                          + ", ".join(la["name"] for la in found["layers"] if la["enabled"]))
@@ -46,6 +47,8 @@ def check_inventory(action, task_vars, layers=None):
     # Role variables: the inventory's value where it sets one, else the role default, templated with all
     # of them in view (defaults refer to shared variables and to each other).
     available = dict(task_vars)
+    for name, value in platform.pinned_versions().items():
+        available.setdefault(name, value)  # -e (or a play's vars_files) first; site.yml reads the pins only here
     for layer in platform.LAYERS:
         for name, value in platform.role_defaults(layer["role"]).items():
             if name not in available:
@@ -54,7 +57,7 @@ def check_inventory(action, task_vars, layers=None):
 
     errors = []
     shared = {}
-    for name in [n for n in task_vars if isinstance(n, str) and n.startswith("llmaas_")]:
+    for name in [n for n in available if isinstance(n, str) and n.startswith("llmaas_")]:
         shared[name] = _value(templar, name, available, errors)
     if errors:
         raise AnsibleActionFail(_refusal(errors))
@@ -89,6 +92,7 @@ def check_inventory(action, task_vars, layers=None):
         errors += platform.gitops_path_rules(render_dir, found["gitops"]["path"])
     if errors:
         raise AnsibleActionFail(_refusal(errors))
+    found["versions"] = {name: shared[name] for name in platform.PINNED}
     return found
 
 

@@ -44,7 +44,10 @@ LAYER_BY_NAME = {layer["name"]: layer for layer in LAYERS}
 
 # llmaas_* names that are not inventory inputs but are legitimately set: pinned versions (playbooks/vars),
 # facts the stack publishes, per-playbook switches.
+# The pins of playbooks/vars/versions.yml. Preflight reads the file (pinned_versions) and publishes them; -e may
+# replace one for a run, the inventory may not (it would lose to the playbook's copy silently).
 PINNED = ("llmaas_images", "llmaas_charts", "llmaas_host_packages", "llmaas_kubernetes_version")
+VERSIONS_FILE = os.path.join(COLLECTION_ROOT, "playbooks", "vars", "versions.yml")
 OTHER_NAMES = PINNED + (
     "llmaas_contract", "llmaas_layers", "llmaas_teardown", "llmaas_cost_report_file", "llmaas_cost_estimate",
 )
@@ -115,6 +118,17 @@ def role_spec(role, entry="main"):
             specs = (yaml.load(handle, Loader=_SAFE_LOADER) or {}).get("argument_specs") or {}  # noqa: S506
         _SPECS[key] = (specs.get(entry) or {}).get("options") or {}
     return _SPECS[key]
+
+
+_PINS = {}
+
+
+def pinned_versions():
+    """playbooks/vars/versions.yml, the one place versions are pinned (read once per process)."""
+    if not _PINS:
+        with open(VERSIONS_FILE, encoding="utf-8") as handle:
+            _PINS.update(yaml.load(handle, Loader=_SAFE_LOADER) or {})  # noqa: S506 - a safe loader
+    return _PINS
 
 
 def role_defaults(role):
@@ -303,11 +317,22 @@ def check_shared(shared, inventory_names=(), extra_names=(), retired_given=()):
     errors += unknown_names(list(shared))
     for name in sorted(set(retired_given or ()) & set(RETIRED)):
         errors.append(f"{name}: no longer read; {RETIRED[name]}")
+    pins = pinned_versions()
     for name in PINNED:
         if name in inventory_names and name not in extra_names:
             errors.append(f"{name}: set in the inventory, but playbooks/vars/versions.yml pins it and wins; "
                           f"allowed: change the pin in playbooks/vars/versions.yml (or pass -e {name}=... for one "
                           "run)")
+        elif name in extra_names and isinstance(pins[name], dict):
+            # -e replaces the whole mapping: a partial one would leave the layers without the other pins
+            given = shared.get(name)
+            missing = sorted(set(pins[name]) - set(given)) if isinstance(given, dict) else sorted(pins[name])
+            if missing:
+                errors.append(f"{name}: the -e mapping lacks {', '.join(missing)}; allowed: a mapping with every key "
+                              "of playbooks/vars/versions.yml (-e replaces the whole mapping)")
+    images = shared.get("llmaas_images")
+    for key, image in sorted((images if isinstance(images, dict) else {}).items()):
+        errors += image_rules(f"llmaas_images.{key}", str(image))
     if errors:
         raise ContractError(errors)
     return values

@@ -8,6 +8,7 @@ import yaml
 from .conftest import ROOT, render, assert_refused
 
 GKE = yaml.safe_load((ROOT / "inventories/gke_l4/group_vars/all/platform.yml").read_text())
+PINS = yaml.safe_load((ROOT / "playbooks/vars/versions.yml").read_text())["llmaas_images"]
 
 
 def _models(**changes):
@@ -89,6 +90,10 @@ CONTRACT_CASES = {
                               ["llmaas_gitops.repo_url", "''", "non-empty"]),
     "image tag latest": ({"llmaas_models": _models(image="docker.io/vllm/vllm-openai:latest")},
                          ["llmaas_models['qwen-coder'].image", "latest", "pinned tag"]),
+    "image override tag latest": ({"llmaas_images": dict(PINS, vllm="docker.io/vllm/vllm-openai:latest")},
+                                  ["llmaas_images.vllm", "latest", "pinned tag"]),
+    "image override lacking pins": ({"llmaas_images": {"vllm": PINS["vllm"]}},
+                                    ["llmaas_images: the -e mapping lacks busybox", "every key"]),
     "misspelled llmaas variable": ({"llmaas_featurs": {"keda": True}},
                                    ["llmaas_featurs", "did you mean llmaas_features"]),
     "misspelled setting": ({"llmaas_gpu": dict(GKE["llmaas_gpu"], gpus_per_nod=2)},

@@ -163,8 +163,23 @@ def test_pinned_versions_set_in_the_inventory_are_refused():
     shared = {k: v for k, v in GKE.items() if k.startswith("llmaas_")}
     with pytest.raises(contract.ContractError, match="llmaas_images: set in the inventory"):
         contract.build(dict(shared, llmaas_images={}), inventory_names=["llmaas_images"], layers=[])
-    contract.build(dict(shared, llmaas_images={}), inventory_names=["llmaas_images"], extra_names=["llmaas_images"],
-                   layers=[])
+    pins = contract.pinned_versions()["llmaas_images"]
+    contract.build(dict(shared, llmaas_images=dict(pins)), inventory_names=["llmaas_images"],
+                   extra_names=["llmaas_images"], layers=[])
+
+
+def test_an_image_override_on_the_command_line_is_checked_like_the_pins():
+    """-e replaces the whole mapping: one lacking a pinned key would leave a layer without its image."""
+    shared = {k: v for k, v in GKE.items() if k.startswith("llmaas_")}
+    pins = contract.pinned_versions()["llmaas_images"]
+    with pytest.raises(contract.ContractError) as err:
+        contract.build(dict(shared, llmaas_images={"vllm": pins["vllm"]}), extra_names=["llmaas_images"], layers=[])
+    assert "llmaas_images: the -e mapping lacks busybox, dex" in str(err.value)
+    with pytest.raises(contract.ContractError) as err:
+        contract.build(dict(shared, llmaas_images=dict(pins, vllm="docker.io/vllm/vllm-openai:latest")),
+                       extra_names=["llmaas_images"], layers=[])
+    assert err.value.errors == ["llmaas_images.vllm: got 'docker.io/vllm/vllm-openai:latest'; allowed: a pinned "
+                                "tag other than latest (or a @sha256 digest)"]
 
 
 def test_render_tree_scan(tmp_path):

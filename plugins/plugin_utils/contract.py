@@ -20,6 +20,7 @@ import re
 
 import yaml
 
+from ansible_collections.llmaas.platform.plugins.module_utils.litellm import valid_duration
 from ansible_collections.llmaas.platform.plugins.plugin_utils import gpu_capacity, tenant_guardrails
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the specs are large
@@ -91,6 +92,7 @@ MACHINE_TYPE = re.compile(
     r"(-ext)?)$"
 )
 GIT_URL = re.compile(r"^(https?://|ssh://|git@)\S+$")
+KEY_ALIAS = re.compile(r"^(?=.{1,200}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")  # a file name and a Secret name part
 
 _TYPE_WORDS = {"int": "an integer", "float": "a number (float)", "bool": "true or false (bool)", "str": "a string",
                "path": "a path (string)", "list": "a list", "dict": "a mapping"}
@@ -582,12 +584,6 @@ def _tenant_rules(tenants, models):
         where = f"llmaas_tenants[{team['team_id']!r}]"
         if not team["team_id"].strip():
             errors.append(f"{where}.team_id: got ''; allowed: a non-empty id")
-        if team.get("guardrails") is False:
-            # LiteLLM 1.108: `guardrails`/`disable_global_guardrails` on a key or team are Enterprise fields
-            # (proxy/_types.py LiteLLM_ManagementEndpoint_MetadataFields_Premium, 403 without a licence).
-            errors.append(f"{where}.guardrails: got false; allowed: true. Taking a tenant out of the default-on "
-                          "guardrails needs LiteLLM Enterprise (key/team guardrails); on the open-source proxy "
-                          "every tenant passes them (adrs/0008-guardrails.md)")
         entries = [(where, team)] + [(f"{where}.keys[{k['key_alias']!r}]", k) for k in team.get("keys") or []]
         for label, entry in entries:
             if "key_alias" in entry and not entry["key_alias"].strip():
@@ -595,10 +591,17 @@ def _tenant_rules(tenants, models):
             unknown = [m for m in entry.get("models") or [] if m not in offered]
             if unknown:
                 errors.append(f"{label}.models: unknown {unknown}; models must be among {offered}")
+            if "key_alias" in entry and entry["key_alias"].strip() and not KEY_ALIAS.match(entry["key_alias"]):
+                errors.append(f"{label}.key_alias: got {_show(entry['key_alias'])}; allowed: lowercase letters, "
+                              "digits, '-' and '.', at most 200 characters (it names a file or a Secret)")
             for key in ("max_budget", "tpm_limit", "rpm_limit", "max_parallel_requests"):
                 if entry.get(key) is not None and entry[key] < 0:
                     word = "budgets >= 0" if key == "max_budget" else "limits >= 0"
                     errors.append(f"{label}.{key}: got {entry[key]}; allowed: {word}")
+            for key in ("budget_duration", "duration"):
+                if entry.get(key) is not None and not valid_duration(entry[key]):
+                    errors.append(f"{label}.{key}: got {_show(entry[key])}; allowed: a LiteLLM duration (30s, 24h, "
+                                  "30d, 1mo, daily, ...)")
     return errors
 
 
@@ -854,10 +857,9 @@ def _gateway(v, r, c):
         errors.append(f"litellm_gateway_postgres_backup_schedule must have six cron fields, seconds first (got "
                       f"'{r['litellm_gateway_postgres_backup_schedule']}')")
     errors += _backup_rules(v, r)
-    # the tenants' opt-ins must name guardrails this gateway renders off by default (guarded model groups);
-    # `false` is already refused with the shared rules (_tenant_rules), so it is not reported twice
-    errors += tenant_guardrails.problems([t for t in v["llmaas_tenants"] if t.get("guardrails") is not False],
-                                         r["litellm_gateway_guardrails"])
+    # the tenants' opt-ins must name guardrails this gateway renders off by default (guarded model groups); an
+    # opt-out (false) is refused there too, with what is allowed on this gateway
+    errors += tenant_guardrails.problems(v["llmaas_tenants"], r["litellm_gateway_guardrails"])
     for key in ("litellm_gateway_resources", "litellm_gateway_redis_resources", "litellm_gateway_postgres_resources"):
         res = r.get(key) or {}
         if "requests" not in res or "limits" not in res:

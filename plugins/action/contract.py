@@ -28,8 +28,8 @@ class ActionModule(LocalAction):
         if args["layers"] is None:  # a check of some layers only does not stand for the whole contract
             result["ansible_facts"] = {
                 "llmaas_contract": found,
-                # every layer reads the completed switches and the pins under their usual names
-                "llmaas_features": found["features"],
+                # the pins under their usual names (the switches are read as llmaas_contract.features: an -e
+                # llmaas_features, partial or as text, would hide a fact of that name)
                 **found["versions"],
             }
         result["msg"] = (f"inventory accepted: {len(found['models'])} models, layers "
@@ -67,8 +67,8 @@ def check_inventory(action, task_vars, layers=None):
         values = platform.check_shared(shared, inventory_names, extra_names, retired)
     except platform.ContractError as err:
         raise AnsibleActionFail(_refusal(err.errors)) from None
-    # role defaults read the completed switches, as the layers do later (the fact llmaas_features published below)
-    available["llmaas_features"] = values["llmaas_features"]
+    # role defaults read the completed switches where the layers read them (llmaas_contract.features)
+    available["llmaas_contract"] = {"features": values["llmaas_features"]}
     templar = action._templar.copy_with_new_env(available_variables=available)
     role_vars = {}
     for layer in platform.LAYERS:

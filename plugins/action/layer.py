@@ -62,7 +62,13 @@ class ActionModule(LocalAction):
             else:  # a layer of your own outside the stack's registry: only what delivery needs
                 task_vars = dict(task_vars, llmaas_contract=_delivery_only(self._templar, task_vars))
         self._defaults_from_inventory(args, task_vars)
-        args["components"] = [self._with_values(c, task_vars) for c in args["components"]]
+        contract = task_vars["llmaas_contract"]
+        # The registry's switch of the layer: off, it delivers nothing (files of an earlier run are removed).
+        enabled = all(layer["enabled"] for layer in contract.get("layers", []) if layer["name"] == args["name"])
+        if not enabled:
+            args["templates"], args["components"] = [], []
+        args["components"] = [self._with_values(c, task_vars)
+                              for c in args["components"] if _switched_on(c, contract, args["name"])]
 
         objects = []
         for template in args["templates"]:
@@ -86,7 +92,7 @@ class ActionModule(LocalAction):
         self._check_unique(objects, args["name"])
 
         if args["delivery"] == "render":
-            result.update(self._render(args, objects))
+            result.update(self._render(args, objects, enabled))
         else:
             result.update(self._apply(args, objects, task_vars))
 
@@ -177,7 +183,7 @@ class ActionModule(LocalAction):
 
     # --- render ---------------------------------------------------------------------------------------------
 
-    def _render(self, args, objects):
+    def _render(self, args, objects, enabled=True):
         layer_dir = os.path.join(args["render_dir"], args["name"])
         wanted = {}
         names = {}
@@ -187,7 +193,8 @@ class ActionModule(LocalAction):
             for obj in group:
                 name = short if len(group) == 1 else file_name(obj, with_namespace=True)
                 wanted[name] = dump_documents([obj], args["name"])
-        wanted["kustomization.yaml"] = dump_documents([kustomization(sorted(wanted))], args["name"])
+        if enabled:
+            wanted["kustomization.yaml"] = dump_documents([kustomization(sorted(wanted))], args["name"])
 
         existing = {}
         if os.path.isdir(layer_dir):
@@ -307,6 +314,18 @@ class ActionModule(LocalAction):
         if res.get("failed"):
             raise AnsibleActionFail(f"applying {what} failed: {_failure_message(res)}")
         return res
+
+
+def _switched_on(component, contract, layer):
+    """A component with `feature: <switch of llmaas_features>` is delivered only while that switch is on."""
+    switch = component.get("feature")
+    if switch is None:
+        return True
+    features = contract.get("features") or {}
+    if switch not in features:
+        raise AnsibleActionFail(f"layer {layer!r}: component {component.get('name')!r} has feature {switch!r}; "
+                                f"allowed: a switch of llmaas_features ({', '.join(sorted(features)) or 'none known'})")
+    return bool(features[switch])
 
 
 def _delivery_only(templar, task_vars):

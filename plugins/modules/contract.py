@@ -22,8 +22,10 @@ description:
     work tree, and each layer's own rules).
   - Reports every problem at once, one line each naming the variable (and list entry), the value and what is
     allowed; nothing is written when any is found.
-  - Sets the fact C(llmaas_contract) (every default filled, every derived value computed once, the layer registry)
-    and completes C(llmaas_features) with the defaults of the switches the inventory leaves out.
+  - Sets the fact C(llmaas_contract) (every default filled, every derived value computed once, the layer registry;
+    C(llmaas_contract.features) is every switch of C(llmaas_features), defaults filled) and the pins of
+    C(playbooks/vars/versions.yml) (C(llmaas_images), C(llmaas_charts), C(llmaas_host_packages),
+    C(llmaas_kubernetes_version)), each replaced by an C(-e) value of that name.
 options:
   layers:
     description:
@@ -58,7 +60,7 @@ msg:
   type: str
 ansible_facts:
   description: C(llmaas_contract) (layers, features, delivery, render_dir, namespaces, gitops, argocd, gpu, serving,
-    models with derived replicas, service, url and autoscaling bounds, labels) and the completed C(llmaas_features).
+    models with derived replicas, service, url and autoscaling bounds, labels) and the pins.
   returned: success
   type: dict
 """

@@ -21,6 +21,8 @@ description:
   - Third-party I(components) (pinned Helm charts or Git paths) become Argo CD Applications in render mode and
     M(kubernetes.core.helm) releases in apply mode.
   - Files this action wrote earlier that are no longer wanted are removed; files it did not write are left alone.
+  - A layer of the registry whose feature switch is off (C(llmaas_contract.layers[].enabled)) delivers nothing, so
+    its files of an earlier run are removed.
   - Reports C(changed) only when bytes on disk (render) or objects in the cluster (apply) change.
   - Sets the fact C(llmaas_layers) (name and sync wave of every layer delivered so far) for the app-of-apps.
 options:
@@ -43,6 +45,7 @@ options:
         (with optional C(values)) or C(path) (a Git folder; C(manifest_url) is what apply mode fetches).
       - C(values_template) instead of C(values) names a template of the role (like I(templates)) that renders the
         chart's values as one YAML mapping.
+      - C(feature) names a switch of C(llmaas_features); the component is delivered only while it is on.
     type: list
     elements: dict
     default: []

@@ -145,6 +145,32 @@ def test_a_play_of_some_layers_leaves_the_full_tree_as_it_was(tmp_path, full_tre
     assert not mismatch and not errors, mismatch or errors
 
 
+def test_a_partial_features_mapping_on_the_command_line_is_completed_by_the_contract(tmp_path):
+    """-e replaces the inventory's llmaas_features; every reader takes the contract's completed switches."""
+    out = tmp_path / "tree"
+    proc = run(ROOT / "playbooks/site.yml", "-e", f"llmaas_render_dir={out}",
+               "-e", '{"llmaas_features": {"kueue": false}}')
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    switches = contract.role_spec("preflight", "inventory")["llmaas_features"]["options"]
+    assert not list(out.glob("*/*kueue*")) and not list(out.glob("*/*queue-*"))
+    assert (out / "serving" / "scaledobject-vllm-qwen-coder.yaml").is_file() == switches["keda"]["default"]
+    assert (out / "benchmark").is_dir() == switches["benchmark"]["default"]
+
+
+def test_a_layer_switched_off_removes_what_it_wrote_before(tmp_path, full_tree):
+    tree = tmp_path / "tree"
+    shutil.copytree(full_tree, tree)
+    assert list((tree / "benchmark").iterdir())
+    features = dict(GKE["llmaas_features"], benchmark=False, kyverno=False)
+    proc = run(ROOT / "playbooks/site.yml", "-e", f"llmaas_render_dir={tree}",
+               "-e", yaml.safe_dump({"llmaas_features": features}, default_flow_style=True).strip())
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert list((tree / "benchmark").iterdir()) == [], "the benchmark layer's files of the earlier run stay"
+    assert not list((tree / "security").glob("*kyverno*")) + list((tree / "security").glob("clusterpolicy-*")), \
+        "the Kyverno chart and policies stay"
+    assert not (tree / "argocd" / f"application-{GKE['llmaas_cluster_name']}-benchmark.yaml").exists()
+
+
 # --- C: teardown that cannot reach the cluster removes nothing and says so, in bounded time ------------------
 
 @pytest.fixture

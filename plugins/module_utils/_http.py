@@ -140,8 +140,8 @@ class RetryingHttp(object):
             retry_after = None
             try:
                 resp = _urls().Request().open(method, url, data=data, headers=headers or {}, timeout=self.timeout,
-                                      validate_certs=self.validate_certs, follow_redirects="safe",
-                                      context=self.ssl_context)
+                                              validate_certs=self.validate_certs, follow_redirects="safe",
+                                              context=self.ssl_context)
                 return HttpAnswer(resp.getcode(), resp.read(), resp.headers, attempt + 1)
             except HTTPError as exc:
                 try:

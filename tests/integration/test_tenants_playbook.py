@@ -161,7 +161,7 @@ def test_controller_killed_mid_run_then_rerun_converges(tmp_path):
 @pytest.mark.parametrize("tenants, expected", [
     ([{"team_id": "team-a", "models": ["not-served"], "keys": [{"key_alias": "dup"}]},
       {"team_id": "team-b", "tpm_limit": -1, "keys": [{"key_alias": "dup", "budget_duration": "1y"},
-                                                       {"key_alias": "Not_A_Name"}]}],
+                                                      {"key_alias": "Not_A_Name"}]}],
      ["llmaas_tenants['team-a'].models: unknown ['not-served']; models must be among",
       "llmaas_tenants['team-b'].tpm_limit: got -1; allowed: limits >= 0",
       "llmaas_tenants['team-b'].keys['dup'].budget_duration: got '1y'; allowed: a LiteLLM duration",

@@ -477,6 +477,7 @@ def _derive(values, serving_vars, layers):
         "render_dir": os.path.abspath(os.path.expanduser(str(values["llmaas_render_dir"]))),
         "namespaces": namespaces,
         "gitops": values["llmaas_gitops"],
+        "gcp": values.get("llmaas_gcp"),  # with defaults (network); none on a substrate without GCP
         "argocd": {"namespace": namespaces["argocd"], "project": values["llmaas_gitops"]["project"]},
         # pods that share one GPU (clients_per_gpu when time-sliced): the one definition of a GPU slot
         "gpu": dict(gpu, slots_per_gpu=per_gpu, slots_per_node=gpu["gpus_per_node"] * per_gpu),

@@ -78,3 +78,11 @@ def test_a_missing_subnet_that_may_not_be_created_stops_the_play(tmp_path):
     assert proc.returncode != 0
     assert "no active proxy-only subnet" in proc.stdout and "gpu_pool_proxy_subnet.create" in proc.stdout
     assert not [c for c in commands if " subnets " in c]
+
+
+def test_the_inventorys_vpc_network_is_where_the_subnet_is_created(tmp_path):
+    """llmaas_gcp.network (default `default`) is an inventory setting the contract accepts and the play reads."""
+    proc, _, commands = _run(tmp_path, {}, {"llmaas_gcp": dict(GCP, network="llm-vpc")})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    (create,) = [c for c in commands if " subnets create " in c]
+    assert "--network=llm-vpc" in create, create

@@ -117,6 +117,7 @@ def full_tree(tmp_path_factory):
 @pytest.mark.parametrize("roles", [
     ("preflight", "vllm_serving", "gitops"),
     ("platform_base", "gitops"),  # without preflight: each layer checks itself
+    ("platform_security", "litellm_gateway", "gitops"),  # their defaults read switches, Ansible's check templates them
     ("gitops",),
 ], ids="+".join)
 def test_a_play_of_some_layers_renders_the_whole_app_of_apps(tmp_path, full_tree, roles):

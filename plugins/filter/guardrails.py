@@ -12,8 +12,8 @@ Names are stable. On the open-source LiteLLM proxy (1.108) a guardrail that is o
 names it (`"guardrails": [<name>]` in the body) or when the model group carries it (`litellm_params.guardrails` in
 model_list); `guardrails` on a key or team is an Enterprise field (adrs/0008-guardrails.md). A client cannot switch
 a default-on guardrail off (tests/e2e/test_guardrails_e2e.py). A tenant enforces an off-by-default guardrail by
-calling only guarded model groups (plugins/plugin_utils/tenant_guardrails.py; filters tenant_guardrail_problems and
-tenant_models).
+calling only guarded model groups (plugins/plugin_utils/tenant_guardrails.py: the contract checks the opt-ins; the
+filter tenant_models gives the groups).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -157,11 +157,6 @@ def litellm_guardrails(namespaces, settings=None, profile="cost"):
     return out
 
 
-def tenant_guardrail_problems(tenants, guardrails):
-    """One line per tenant whose `guardrails` opt-in the gateway's guardrails cannot honour (none: all fine)."""
-    return tenant_guardrails.problems(tenants, guardrails)
-
-
 def tenant_models(models, value, offered=None):
     """The gateway names a tenant (its `guardrails` value) may call: the guarded variants when it opts in."""
     return tenant_guardrails.tenant_models(models, value, offered)
@@ -169,5 +164,4 @@ def tenant_models(models, value, offered=None):
 
 class FilterModule(object):
     def filters(self):
-        return {"litellm_guardrails": litellm_guardrails, "tenant_guardrail_problems": tenant_guardrail_problems,
-                "tenant_models": tenant_models}
+        return {"litellm_guardrails": litellm_guardrails, "tenant_models": tenant_models}

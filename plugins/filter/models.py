@@ -21,16 +21,6 @@ def gateway_models(models):
     return routes
 
 
-def duplicates(values):
-    """Values that occur more than once, in first-seen order (for clear validation messages)."""
-    seen, dup = set(), []
-    for value in values or []:
-        if value in seen and value not in dup:
-            dup.append(value)
-        seen.add(value)
-    return dup
-
-
 class FilterModule:
     def filters(self):
-        return {"gateway_models": gateway_models, "duplicates": duplicates}
+        return {"gateway_models": gateway_models}

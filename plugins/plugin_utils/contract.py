@@ -43,12 +43,12 @@ LAYERS = (
 )
 LAYER_BY_NAME = {layer["name"]: layer for layer in LAYERS}
 
-# llmaas_* names that are not inventory inputs but are legitimately set: pinned versions (playbooks/vars),
-# facts the stack publishes, per-playbook switches.
 # The pins of playbooks/vars/versions.yml. Preflight reads the file (pinned_versions) and publishes them; -e may
 # replace one for a run, the inventory may not (it would lose to the playbook's copy silently).
 PINNED = ("llmaas_images", "llmaas_charts", "llmaas_host_packages", "llmaas_kubernetes_version")
 VERSIONS_FILE = os.path.join(COLLECTION_ROOT, "playbooks", "vars", "versions.yml")
+# llmaas_* names that are not inventory inputs but are legitimately set: the pins, facts the stack publishes,
+# per-playbook switches.
 OTHER_NAMES = PINNED + (
     "llmaas_contract", "llmaas_layers", "llmaas_teardown", "llmaas_cost_report_file", "llmaas_cost_estimate",
 )
@@ -589,12 +589,12 @@ def _tenant_rules(tenants, models):
         for label, entry in entries:
             if "key_alias" in entry and not entry["key_alias"].strip():
                 errors.append(f"{label}.key_alias: got ''; allowed: a non-empty alias")
+            elif "key_alias" in entry and not KEY_ALIAS.match(entry["key_alias"]):
+                errors.append(f"{label}.key_alias: got {_show(entry['key_alias'])}; allowed: lowercase letters, "
+                              "digits, '-' and '.', at most 200 characters (it names a file or a Secret)")
             unknown = [m for m in entry.get("models") or [] if m not in offered]
             if unknown:
                 errors.append(f"{label}.models: unknown {unknown}; models must be among {offered}")
-            if "key_alias" in entry and entry["key_alias"].strip() and not KEY_ALIAS.match(entry["key_alias"]):
-                errors.append(f"{label}.key_alias: got {_show(entry['key_alias'])}; allowed: lowercase letters, "
-                              "digits, '-' and '.', at most 200 characters (it names a file or a Secret)")
             for key in ("max_budget", "tpm_limit", "rpm_limit", "max_parallel_requests"):
                 if entry.get(key) is not None and entry[key] < 0:
                     word = "budgets >= 0" if key == "max_budget" else "limits >= 0"

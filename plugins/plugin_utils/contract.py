@@ -473,9 +473,13 @@ def _derive(values, serving_vars, layers):
         "apply_components": values["llmaas_apply_components"],
         "kubeconfig": values["llmaas_kubeconfig"],
         "kube_context": values["llmaas_kube_context"],
+        "substrate": values["llmaas_substrate"],
         "cluster_name": values["llmaas_cluster_name"],
+        "domain": values["llmaas_domain"],
+        "inference_url": values["llmaas_inference_url"],
         "render_dir": os.path.abspath(os.path.expanduser(str(values["llmaas_render_dir"]))),
         "namespaces": namespaces,
+        "secrets": values["llmaas_secrets"],
         "gitops": values["llmaas_gitops"],
         "gcp": values.get("llmaas_gcp"),  # with defaults (network); none on a substrate without GCP
         "argocd": {"namespace": namespaces["argocd"], "project": values["llmaas_gitops"]["project"]},
@@ -483,6 +487,7 @@ def _derive(values, serving_vars, layers):
         "gpu": dict(gpu, slots_per_gpu=per_gpu, slots_per_node=gpu["gpus_per_node"] * per_gpu),
         "serving": {"mode": mode, "port": port, "scale_to_zero": scale_to_zero, "namespace": namespaces["serving"]},
         "models": models,
+        "tenants": values["llmaas_tenants"] or [],
         "labels": {"app.kubernetes.io/part-of": "llmaas"},
         "teardown": {name[len("llmaas_teardown_"):]: values[name] for name in TEARDOWN},
     }

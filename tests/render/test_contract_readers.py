@@ -172,6 +172,64 @@ def test_a_layer_switched_off_removes_what_it_wrote_before(tmp_path, full_tree):
     assert not (tree / "argocd" / f"application-{GKE['llmaas_cluster_name']}-benchmark.yaml").exists()
 
 
+# --- D: a default the inventory leaves out is the default every reader sees --------------------------------
+
+def _defaults(value, option, keep):
+    """value with each setting that has a spec default removed (keep=False) or spelled out (keep=True)."""
+    options = option.get("options")
+    if isinstance(value, list) and options:
+        return [_defaults(item, option, keep) for item in value]
+    if not (isinstance(value, dict) and options):
+        return value
+    out = {}
+    for key, sub in options.items():
+        if key in value:
+            if keep or "default" not in sub or value[key] != sub["default"]:
+                out[key] = _defaults(value[key], sub, keep)
+        elif keep and "default" in sub:
+            out[key] = sub["default"]
+    return dict(out, **{k: v for k, v in value.items() if k not in options})
+
+
+def _files(tree):
+    return sorted(p.relative_to(tree).as_posix() for p in Path(tree).rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["defaults-left-out", "defaults-spelled-out"])
+@pytest.mark.parametrize("inventory", ["gke_l4", "vast"])
+def test_an_inventory_renders_the_same_with_its_defaults_left_out_or_spelled_out(tmp_path, rendered, inventory,
+                                                                                 keep):
+    """Each default of the preflight spec (llmaas_secrets.store, llmaas_gpu.time_slicing, a model's
+    gpu_memory_utilization, llmaas_delivery...) is what the layers render with when the inventory omits it."""
+    spec = contract.role_spec("preflight", "inventory")
+    source = ROOT / "inventories" / inventory
+    copy_dir = tmp_path / inventory
+    shutil.copytree(source, copy_dir)
+    platform = copy_dir / "group_vars/all/platform.yml"
+    values = yaml.safe_load(platform.read_text())
+    changed = {}
+    for name, value in values.items():
+        option = spec.get(name, {})
+        if not keep and "default" in option and value == option["default"]:
+            continue
+        changed[name] = _defaults(value, option, keep)
+    for name, option in spec.items():
+        if keep and name not in changed and "default" in option:
+            changed[name] = option["default"]
+    assert changed != values, "the inventory has no default to leave out or spell out"
+    platform.write_text(yaml.safe_dump(changed, sort_keys=False))
+    out = tmp_path / "tree"
+    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(copy_dir),
+           str(ROOT / "playbooks/site.yml"), "-e", f"llmaas_render_dir={out}"]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    expected = rendered[inventory].path
+    assert _files(out) == _files(expected)
+    _, mismatch, errors = filecmp.cmpfiles(expected, out, _files(expected), shallow=False)
+    assert not mismatch and not errors, f"files differ from the inventory as written: {mismatch or errors}"
+
+
 # --- C: teardown that cannot reach the cluster removes nothing and says so, in bounded time ------------------
 
 @pytest.fixture

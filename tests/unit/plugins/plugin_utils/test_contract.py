@@ -125,6 +125,14 @@ def test_registry_keeps_layers_the_play_did_not_run():
     assert "observability" not in [la["name"] for la in off["layers"] if la["enabled"]]
 
 
+def test_docs_layers_key_table_matches_the_contract():
+    """docs/layers.md lists every key of llmaas_contract once (versions: added by the action with the pins)."""
+    section = (ROOT / "docs/layers.md").read_text().split("## The platform contract")[1].split("\n## ")[0]
+    documented = [key for cell in re.findall(r"^\| ((?:`\w+`(?:, )?)+) \|", section, re.M)
+                  for key in re.findall(r"`(\w+)`", cell)]
+    assert sorted(documented) == sorted(set(build(GKE)) | {"versions"})
+
+
 def test_docs_layers_table_matches_the_registry():
     table = re.findall(r"^\| (\d+) \| (\w+) \| (\w+):", (ROOT / "docs/layers.md").read_text(), re.M)
     assert [(int(w), n, r) for w, n, r in table] == [(la["wave"], la["name"], la["role"]) for la in contract.LAYERS]

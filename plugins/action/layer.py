@@ -11,7 +11,7 @@ import os
 from ansible.errors import AnsibleActionFail, AnsibleError, AnsibleFilterError
 
 from ansible_collections.llmaas.platform.plugins.action.contract import check_inventory
-from ansible_collections.llmaas.platform.plugins.filter.security import controller_network_policies
+from ansible_collections.llmaas.platform.plugins.plugin_utils.network_policies import controller_network_policies
 from ansible_collections.llmaas.platform.plugins.plugin_utils.action import LocalAction, trust_as_template
 from ansible_collections.llmaas.platform.plugins.plugin_utils.contract import (
     LAYER_BY_NAME,

@@ -1,7 +1,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Filters of the plays around the contract: a shared llmaas_* value with the contract's defaults filled (for plays
-that run without preflight), the summary at the end of site.yml, and what teardown could not remove."""
+that run without preflight), a profile's figures, the summary at the end of site.yml, and what teardown could not
+remove."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -22,6 +23,13 @@ def shared_defaults(value, name):
     if errors:
         raise AnsibleFilterError("; ".join(errors))
     return out
+
+
+def profile(name):
+    """The figures llmaas_profile `name` sets (plugins/plugin_utils/contract.py PROFILES), for role defaults."""
+    if name not in contract.PROFILES:
+        raise AnsibleFilterError(f"llmaas_profile: got {name!r}; allowed: {', '.join(contract.PROFILES)}")
+    return dict(contract.PROFILES[name])
 
 
 def delivery_summary(layers, found, check_mode=False):
@@ -72,5 +80,5 @@ def removal_errors(loop_results):
 
 class FilterModule:
     def filters(self):
-        return {"shared_defaults": shared_defaults, "delivery_summary": delivery_summary,
+        return {"shared_defaults": shared_defaults, "profile": profile, "delivery_summary": delivery_summary,
                 "removal_errors": removal_errors}

@@ -25,6 +25,7 @@ import copy
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.llmaas.platform.plugins.plugin_utils import tenant_guardrails
+from ansible_collections.llmaas.platform.plugins.plugin_utils.contract import PROFILES
 
 PRESIDIO_PORT = 3000
 PII_ACTIONS = ("MASK", "BLOCK")
@@ -98,8 +99,8 @@ def litellm_guardrails(namespaces, settings=None, profile="cost"):
         raise AnsibleFilterError("litellm_guardrails: llmaas_namespaces.guardrails is required")
     if settings is not None and not isinstance(settings, dict):
         raise AnsibleFilterError("llmaas_guardrails must be a dict")
-    if profile not in ("cost", "prod"):
-        raise AnsibleFilterError(f"litellm_guardrails: profile must be cost or prod, got {profile!r}")
+    if profile not in PROFILES:
+        raise AnsibleFilterError(f"litellm_guardrails: profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     cfg = _merge(DEFAULTS, settings or {}, "")
     out = []
 

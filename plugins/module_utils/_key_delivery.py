@@ -42,7 +42,9 @@ def key_token(value):
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+# A Kubernetes object name (DNS subdomain, without its length): the Secret a key goes to; the contract checks the
+# inventory's names and aliases with it (plugins/plugin_utils/contract.py).
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
 class DeliveryError(Exception):
@@ -156,7 +158,7 @@ class SecretKeyStore(object):
 
     def check_alias(self, alias):
         name = self.prefix + alias + "-pending"
-        if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        if len(name) > 253 or not DNS_SUBDOMAIN.match(name):
             return ("key_alias %r cannot name a Secret %r: lowercase letters, digits, '-' and '.', at most %d "
                     "characters" % (alias, self.prefix + alias, 253 - len(self.prefix) - len("-pending")))
         return None

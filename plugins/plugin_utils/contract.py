@@ -20,6 +20,7 @@ import re
 
 import yaml
 
+from ansible_collections.llmaas.platform.plugins.module_utils._key_delivery import DNS_SUBDOMAIN
 from ansible_collections.llmaas.platform.plugins.module_utils.litellm import valid_duration
 from ansible_collections.llmaas.platform.plugins.plugin_utils import gpu_capacity, tenant_guardrails
 
@@ -42,6 +43,18 @@ LAYERS = (
     {"name": "argocd", "wave": 100, "role": "gitops", "feature": None, "delivery": "render"},
 )
 LAYER_BY_NAME = {layer["name"]: layer for layer in LAYERS}
+
+# What llmaas_profile sizes: the one table of the profiles' figures. Templates read the row as
+# llmaas_contract.profile; role defaults and task arguments, templated before any contract exists in a role used on
+# its own, with the filter llmaas.platform.profile. A role variable the inventory sets wins over its row.
+PROFILES = {
+    "cost": {"gateway_replicas": 1, "gateway_redis": False, "gateway_budget_fail_closed": False,
+             "postgres_instances": 1, "postgres_storage_size": "5Gi", "epp_replicas": 1, "guardrails_replicas": 1,
+             "external_secrets_replicas": 1, "kyverno_admission_replicas": 1, "kyverno_action": "Audit"},
+    "prod": {"gateway_replicas": 2, "gateway_redis": True, "gateway_budget_fail_closed": True,
+             "postgres_instances": 3, "postgres_storage_size": "20Gi", "epp_replicas": 2, "guardrails_replicas": 2,
+             "external_secrets_replicas": 2, "kyverno_admission_replicas": 3, "kyverno_action": "Enforce"},
+}
 
 # The pins of playbooks/vars/versions.yml. Preflight reads the file (pinned_versions) and publishes them; -e may
 # replace one for a run, the inventory may not (it would lose to the playbook's copy silently).
@@ -83,7 +96,6 @@ RETIRED = {
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 MODEL_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
-DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 DURATION = re.compile(r"^[1-9][0-9]*[smhdw]$")
 BACKUP_DESTINATION = re.compile(r"^(s3|gs)://[a-z0-9][-a-z0-9._]{1,61}[a-z0-9](/[^\s]*)?$")
 QUANTITY = re.compile(r"^[1-9][0-9]*(Mi|Gi|Ti)$")
@@ -92,7 +104,7 @@ MACHINE_TYPE = re.compile(
     r"(-ext)?)$"
 )
 GIT_URL = re.compile(r"^(https?://|ssh://|git@)\S+$")
-KEY_ALIAS = re.compile(r"^(?=.{1,200}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")  # a file name and a Secret name part
+KEY_ALIAS_LENGTH = 200  # the alias names a file and is part of a Secret name
 
 _TYPE_WORDS = {"int": "an integer", "float": "a number (float)", "bool": "true or false (bool)", "str": "a string",
                "path": "a path (string)", "list": "a list", "dict": "a mapping"}
@@ -386,6 +398,10 @@ def build(shared, role_vars=None, layers=None, inventory_names=(), extra_names=(
                                              _role_defaults(role_vars, "gpu_node"))
     contract["network"] = network(values, roles.get("platform_security") or
                                   _role_defaults(role_vars, "platform_security"))
+    # what the other layers must know of the gateway (the security layer opens Redis' port only when it runs)
+    gateway = roles.get("litellm_gateway") or _role_defaults(role_vars, "litellm_gateway")
+    redis = gateway["litellm_gateway_redis_enabled"]
+    contract["gateway"] = {"redis": contract["profile"]["gateway_redis"] if redis is None else bool(redis)}
     for layer_name in sorted(checked, key=lambda n: LAYER_BY_NAME[n]["wave"]):
         rule = LAYER_RULES.get(layer_name)
         if rule:
@@ -427,7 +443,7 @@ def gpu_metrics(stack, gpu_node):
 
 def network(values, security):
     """What the NetworkPolicies of every layer share, from the security layer's settings: the layers that install a
-    chart in a namespace of its own render that namespace's policies with it (plugins/filter/security.py)."""
+    chart in a namespace of its own render that namespace's policies with it (plugin_utils/network_policies.py)."""
     namespaces = values["llmaas_namespaces"]
     return {
         "enabled": bool(values["llmaas_features"]["network_policies"]),
@@ -469,6 +485,7 @@ def _derive(values, serving_vars, layers):
         "layers": layers,
         "features": features,
         "ha_replicas": ha_replicas(features),
+        "profile": dict(PROFILES[values["llmaas_profile"]], name=values["llmaas_profile"]),
         "delivery": values["llmaas_delivery"],
         "apply_components": values["llmaas_apply_components"],
         "kubeconfig": values["llmaas_kubeconfig"],
@@ -594,9 +611,11 @@ def _tenant_rules(tenants, models):
         for label, entry in entries:
             if "key_alias" in entry and not entry["key_alias"].strip():
                 errors.append(f"{label}.key_alias: got ''; allowed: a non-empty alias")
-            elif "key_alias" in entry and not KEY_ALIAS.match(entry["key_alias"]):
+            elif "key_alias" in entry and not (len(entry["key_alias"]) <= KEY_ALIAS_LENGTH
+                                               and DNS_SUBDOMAIN.match(entry["key_alias"])):
                 errors.append(f"{label}.key_alias: got {_show(entry['key_alias'])}; allowed: lowercase letters, "
-                              "digits, '-' and '.', at most 200 characters (it names a file or a Secret)")
+                              f"digits, '-' and '.', at most {KEY_ALIAS_LENGTH} characters (it names a file or a "
+                              "Secret)")
             unknown = [m for m in entry.get("models") or [] if m not in offered]
             if unknown:
                 errors.append(f"{label}.models: unknown {unknown}; models must be among {offered}")
@@ -684,7 +703,7 @@ def _security(v, r, c):
     errors = []
     secrets = v["llmaas_secrets"]
     features = c["features"]
-    if not DNS_NAME.match(secrets.get("store") or ""):
+    if not DNS_SUBDOMAIN.match(secrets.get("store") or ""):
         errors.append(f"llmaas_secrets.store: got {_show(secrets.get('store'))}; allowed: a DNS name")
     if secrets["backend"] == "gcp-secret-manager" and not (v.get("llmaas_gcp") or {}).get("project"):
         errors.append("llmaas_secrets: backend gcp-secret-manager needs llmaas_gcp.project")
@@ -856,8 +875,8 @@ def _gateway(v, r, c):
                       "and admits N times the limit")
     fail_closed = (r["litellm_gateway_budget_fail_closed"]
                    and not r["litellm_gateway_allow_requests_on_db_unavailable"])
-    if v["llmaas_profile"] == "prod" and not fail_closed:
-        errors.append("llmaas_profile 'prod' requires litellm_gateway_budget_fail_closed true and "
+    if PROFILES[v["llmaas_profile"]]["gateway_budget_fail_closed"] and not fail_closed:
+        errors.append(f"llmaas_profile {v['llmaas_profile']!r} requires litellm_gateway_budget_fail_closed true and "
                       "litellm_gateway_allow_requests_on_db_unavailable false")
     if len(str(r["litellm_gateway_postgres_backup_schedule"]).split()) != 6:
         errors.append(f"litellm_gateway_postgres_backup_schedule must have six cron fields, seconds first (got "
@@ -872,7 +891,7 @@ def _gateway(v, r, c):
             errors.append(f"{key}: needs requests and limits")
     if r["litellm_gateway_edge_enabled"]:
         paths = r["litellm_gateway_edge_paths"] or []
-        if not DNS_NAME.match(v["llmaas_domain"]) or not paths or any(not str(p).startswith("/") for p in paths) \
+        if not DNS_SUBDOMAIN.match(v["llmaas_domain"]) or not paths or any(not str(p).startswith("/") for p in paths) \
                 or "/metrics" in paths:
             errors.append(f"llmaas_domain must be a DNS name (got '{v['llmaas_domain']}') and "
                           f"litellm_gateway_edge_paths a non-empty list of path prefixes starting with '/', never "

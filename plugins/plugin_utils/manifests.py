@@ -94,12 +94,17 @@ def _drop_nulls(value):
     return value
 
 
-def load_documents(text, origin="manifest"):
-    """Parse a multi-document YAML string into Kubernetes objects; empty documents are conditionals that were off."""
+def _parsed(parse, origin):
+    """parse() (a YAML load), its error as one ValueError naming the origin."""
     try:
-        docs = [doc for doc in yaml.load_all(text, Loader=_SafeLoader) if doc is not None]
+        return parse()
     except yaml.YAMLError as err:
         raise ValueError(f"{origin}: rendered text is not valid YAML: {err}") from err
+
+
+def load_documents(text, origin="manifest"):
+    """Parse a multi-document YAML string into Kubernetes objects; empty documents are conditionals that were off."""
+    docs = [doc for doc in _parsed(lambda: list(yaml.load_all(text, Loader=_SafeLoader)), origin) if doc is not None]
     objects = []
     for doc in docs:
         if isinstance(doc, dict) and doc.get("kind") == "List":
@@ -120,10 +125,7 @@ def load_documents(text, origin="manifest"):
 
 def load_mapping(text, origin):
     """Parse one YAML mapping (a chart's values); an empty text is an empty mapping."""
-    try:
-        data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as err:
-        raise ValueError(f"{origin}: rendered text is not valid YAML: {err}") from err
+    data = _parsed(lambda: yaml.load(text, Loader=_SafeLoader), origin)  # noqa: S506 - a safe loader
     if data is None:
         return {}
     if not isinstance(data, dict):

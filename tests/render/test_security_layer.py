@@ -3,7 +3,7 @@ Security with one written exception, ExternalSecrets that resolve, Kyverno polic
 
 import pytest
 import yaml
-from ansible_collections.llmaas.platform.plugins.filter.security import CONTROLLERS, CRDS_ONLY
+from ansible_collections.llmaas.platform.plugins.plugin_utils.network_policies import CONTROLLERS, CRDS_ONLY
 from network.analyzer import upstream_pods
 
 from .conftest import INVENTORIES, ROOT, assert_refused, render

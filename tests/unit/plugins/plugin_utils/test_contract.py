@@ -125,6 +125,25 @@ def test_registry_keeps_layers_the_play_did_not_run():
     assert "observability" not in [la["name"] for la in off["layers"] if la["enabled"]]
 
 
+def test_the_profiles_table_is_the_profiles_the_inventory_may_name():
+    spec = contract.role_spec("preflight", "inventory")["llmaas_profile"]
+    assert sorted(spec["choices"]) == sorted(contract.PROFILES)
+    rows = list(contract.PROFILES.values())
+    assert all(set(row) == set(rows[0]) for row in rows), "every profile sets the same figures"
+
+
+@pytest.mark.parametrize("profile, override, expected", [
+    ("cost", None, False), ("prod", None, True), ("prod", False, False), ("cost", True, True)])
+def test_the_gateway_redis_the_other_layers_see_is_the_gateways(profile, override, expected):
+    """The security layer opens Redis' port from llmaas_contract.gateway.redis: the gateway role's own setting when
+    the inventory gives one, else the profile's row."""
+    shared = {k: v for k, v in dict(copy.deepcopy(GKE), llmaas_profile=profile).items() if k.startswith("llmaas_")}
+    role_vars = {} if override is None else {"litellm_gateway": {"litellm_gateway_redis_enabled": override}}
+    found = contract.build(shared, role_vars=role_vars, layers=[])
+    assert found["gateway"]["redis"] is expected
+    assert found["profile"] == dict(contract.PROFILES[profile], name=profile)
+
+
 def test_docs_layers_key_table_matches_the_contract():
     """docs/layers.md lists every key of llmaas_contract once (versions: added by the action with the pins)."""
     section = (ROOT / "docs/layers.md").read_text().split("## The platform contract")[1].split("\n## ")[0]

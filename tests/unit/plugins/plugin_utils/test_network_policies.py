@@ -1,6 +1,9 @@
 """controller_network_policies: the NetworkPolicies a layer's chart components bring for their own namespaces."""
 
-from ansible_collections.llmaas.platform.plugins.filter.security import CONTROLLERS, controller_network_policies
+from ansible_collections.llmaas.platform.plugins.plugin_utils.network_policies import (
+    CONTROLLERS,
+    controller_network_policies,
+)
 
 NETWORK = {
     "enabled": True,

@@ -34,14 +34,7 @@ def _ns(name):
 
 
 def _pods(namespace, labels=None, expressions=None):
-    selector = {}
-    if labels:
-        selector["matchLabels"] = dict(labels)
-    if expressions:
-        selector["matchExpressions"] = expressions
-    peer = _ns(namespace)
-    peer["podSelector"] = selector
-    return peer
+    return dict(_ns(namespace), podSelector=_sel(labels, expressions))
 
 
 def _cidr(cidr, except_=None):
@@ -104,8 +97,7 @@ def _inference_target(url, dataplane_peers):
     except ValueError:
         # A Service name: NetworkPolicy sees the pods behind it, on their container ports.
         return {"to": dataplane_peers}
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    return {"to": [_cidr(f"{parsed.hostname}/32")], "ports": _ports(port)}
+    return {"to": [_cidr(f"{parsed.hostname}/32")], "ports": _ports(_inference_port(url))}
 
 
 def security_network_policies(ctx):

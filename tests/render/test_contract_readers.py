@@ -22,7 +22,8 @@ GKE = yaml.safe_load((ROOT / "inventories/gke_l4/group_vars/all/platform.yml").r
 
 
 def run(playbook, *args, inventory="gke_l4", timeout=300):
-    """ansible-playbook with arguments as a person types them (-e name=value reaches the play as text)."""
+    """ansible-playbook with arguments as a person types them (-e name=value reaches the play as text); inventory: a
+    name under inventories/ or a path."""
     cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(ROOT / "inventories" / inventory),
            str(playbook), *args]
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
@@ -219,10 +220,7 @@ def test_an_inventory_renders_the_same_with_its_defaults_left_out_or_spelled_out
     assert changed != values, "the inventory has no default to leave out or spell out"
     platform.write_text(yaml.safe_dump(changed, sort_keys=False))
     out = tmp_path / "tree"
-    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(copy_dir),
-           str(ROOT / "playbooks/site.yml"), "-e", f"llmaas_render_dir={out}"]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    proc = run(ROOT / "playbooks/site.yml", "-e", f"llmaas_render_dir={out}", inventory=copy_dir)
     assert proc.returncode == 0, proc.stdout[-3000:]
     expected = rendered[inventory].path
     assert _files(out) == _files(expected)
